@@ -1,0 +1,27 @@
+# The README's two commands: `make demo` and `make test`. Both create .venv
+# and install the package into it first (once; again when setup.cfg changes).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install clean-venv
+
+demo: $(STAMP)
+	$(PY) -m eval.demo $(ARGS)
+
+test: $(STAMP)
+	sh scripts/system_deps.sh test
+	$(PY) -m pytest -q $(ARGS)
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "neuralsynth needs Python >= 3.10"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

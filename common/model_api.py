@@ -1,0 +1,53 @@
+"""The small interface between a model family and the shared machinery.
+
+`common.trainer`, `common.checkpoint` and `eval` know a model only through
+this interface; `samplernn/` and `wavenet/` each implement it.
+
+A family module (`samplernn.model`, `wavenet.model`) exposes
+`build_model(config) -> keras.Model` whose model has:
+
+- `context_length` (int attribute): how many leading samples of every training
+  window are input only. A window holds `context_length + T` codes and the
+  model predicts the last `T` of them (SampleRNN: its top frame size;
+  WaveNet: 0, as it pads causally).
+- `initial_state(batch_size)`: the recurrent state at the start of a crop, a
+  tuple of tensors (`()` for a stateless model).
+- `call(codes, state=(), training=False) -> (logits, new_state)`:
+  `codes` int32 `[batch, context_length + T]`; `logits` float32
+  `[batch, T, q_levels]`, where `logits[:, t]` predicts
+  `codes[:, context_length + t]` from earlier codes only (teacher forcing);
+  `new_state` is the state after the window, carried to the next window of
+  the same crop (truncated BPTT).
+
+Training crops are cut into `num_windows` consecutive windows of `seq_len`
+targets each, overlapping by `context_length` samples:
+`crop_length(config, context_length) = num_windows * seq_len + context_length`.
+"""
+
+import tensorflow as tf
+
+
+def crop_length(config, context_length):
+  """Samples per training crop: `num_windows * seq_len + context_length`."""
+  return int(config["num_windows"]) * int(config["seq_len"]) + int(
+      context_length)
+
+
+def windows(crop, seq_len, context_length):
+  """Splits `[batch, crop]` codes into the TBPTT windows of one crop.
+
+  Returns a list of `[batch, context_length + seq_len]` tensors, window `i`
+  starting at sample `i * seq_len`.
+  """
+  total = crop.shape[1]
+  count = (total - context_length) // seq_len
+  return [crop[:, i * seq_len:i * seq_len + seq_len + context_length]
+          for i in range(count)]
+
+
+def build(model, q_levels_unused=None):
+  """Creates the model's variables by calling it once on a tiny batch."""
+  length = model.context_length + 1
+  codes = tf.zeros([1, max(length, 2)], tf.int32)
+  model(codes, model.initial_state(1), training=False)
+  return model

@@ -1,0 +1,84 @@
+"""The flags and `main` shared by `samplernn.train` and `wavenet.train`.
+
+Each family's train module defines the flags with `define_flags(family,
+default_preset)` and calls `main(family, build_model, audio_summary)`; all
+the work is in `common.trainer.train`.
+"""
+
+import sys
+
+from absl import flags
+
+from common import config as config_lib
+
+# Flags that override a config key of the same name when given.
+OVERRIDE_FLAGS = ("batch_size", "seq_len", "num_windows", "learning_rate",
+                  "num_steps", "checkpoint_every", "keep_checkpoints",
+                  "validate_every", "val_batches", "early_stopping_patience",
+                  "grad_clip_norm", "seed")
+
+
+def define_flags(family, default_preset):
+  flags.DEFINE_string("data_dir", None, "A corpus made by common.prepare.")
+  flags.DEFINE_string("model_dir", None, "Where the config, checkpoints and "
+                      "TensorBoard logs go. Re-running the same command "
+                      "resumes from the last checkpoint here.")
+  flags.DEFINE_string("config", default_preset, "A preset name (one of: "
+                      f"{', '.join(config_lib.list_presets(family))}) or a "
+                      "path to a JSON config file.")
+  flags.DEFINE_multi_string("set", [], "Override any config key: "
+                            "--set=dim=512 (value parsed as JSON).")
+  flags.DEFINE_integer("batch_size", None, "Sequences per step (all replicas "
+                       "together).")
+  flags.DEFINE_integer("seq_len", None, "Samples predicted per training "
+                       "window (the truncated-BPTT length).")
+  flags.DEFINE_integer("num_windows", None, "Consecutive windows per crop "
+                       "(state carried across them).")
+  flags.DEFINE_float("learning_rate", None, "Peak learning rate (Adam).")
+  flags.DEFINE_integer("num_steps", None, "Train until this total step.")
+  flags.DEFINE_integer("checkpoint_every", None, "Steps between checkpoints.")
+  flags.DEFINE_integer("keep_checkpoints", None, "Checkpoints kept.")
+  flags.DEFINE_integer("validate_every", None, "Steps between validations.")
+  flags.DEFINE_integer("val_batches", None, "Batches per validation (0: all).")
+  flags.DEFINE_integer("early_stopping_patience", None, "Stop after this many "
+                       "validations without improvement (0: never).")
+  flags.DEFINE_float("grad_clip_norm", None, "Clip gradients to this global "
+                     "norm (0: off).")
+  flags.DEFINE_integer("seed", None, "Seed of data order and weights.")
+  flags.DEFINE_enum("strategy", "default",
+                    ["default", "mirrored", "multi_worker", "tpu"],
+                    "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+  flags.DEFINE_string("tpu", None, "TPU name or address, for --strategy=tpu.")
+  flags.mark_flags_as_required(["data_dir", "model_dir"])
+
+
+def config_from_flags(family):
+  f = flags.FLAGS
+  overrides = config_lib.parse_overrides(f.set)
+  for name in OVERRIDE_FLAGS:
+    if getattr(f, name) is not None:
+      overrides[name] = getattr(f, name)
+  return config_lib.load(family, f.config, overrides)
+
+
+def main(family, build_model, audio_summary=None):
+  """Parses the flags into a config and trains; returns the exit code."""
+  from common import trainer  # pylint: disable=g-import-not-at-top
+  from common import prepare  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  try:
+    config = config_from_flags(family)
+    result = trainer.train(config, f.data_dir, f.model_dir, build_model,
+                           audio_summary=audio_summary, strategy=f.strategy,
+                           tpu=f.tpu)
+  except (config_lib.ConfigError, trainer.TrainingError,
+          prepare.PrepareError, ValueError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
+  best = result["best"]
+  print(f"stopped at step {result['step']} ({result['stop_reason']}); "
+        f"last checkpoint {result['checkpoint']}")
+  if best:
+    print(f"best validation: {best['nll_bits']:.4f} bits/sample at step "
+          f"{best['step']}")
+  return 0

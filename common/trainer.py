@@ -1,0 +1,414 @@
+"""The one training loop both model families use.
+
+`train(config, data_dir, model_dir, build_model, ...)` trains any model that
+follows `common.model_api`:
+
+- truncated BPTT: each training crop (`num_windows * seq_len +
+  context_length` samples) is cut into `num_windows` windows; the model's
+  state starts from `initial_state` at the start of a crop and is carried
+  from window to window; every window is one optimizer step;
+- Adam with a learning-rate schedule (warm-up, then exponential decay or
+  piecewise constant) and gradient clipping by global norm;
+- validation on the `val` split every `validate_every` steps (NLL in bits and
+  nats per sample), the best checkpoint kept in `best/`, early stopping after
+  `early_stopping_patience` validations without improvement (0: never);
+- checkpoints every `checkpoint_every` steps (the last `keep_checkpoints`
+  kept) holding model, optimizer, step and the data iterator, so re-running
+  the same command resumes exactly where it stopped and `num_steps` is the
+  step to train *to*;
+- a NaN/Inf loss skips the update, stops the run with a message and leaves
+  the last good checkpoint as it was;
+- TensorBoard scalars (loss in bits/sample, learning rate, gradient norm,
+  steps/s, samples/s), validation NLL and audio summaries from the family's
+  `audio_summary` hook; a tqdm bar with rate and ETA;
+- `strategy`: "default", "mirrored", "multi_worker" (TF_CONFIG) or "tpu".
+
+Checkpoints and crops: checkpoints are written at crop boundaries (the step
+is rounded up to a multiple of `num_windows`) so no recurrent state needs
+saving; a run asked to stop mid-crop saves there and starts a fresh crop when
+continued.
+"""
+
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+from tqdm import tqdm
+
+from common import checkpoint as ckpt_lib
+from common import config as config_lib
+from common import data as data_lib
+from common import files
+from common import model_api
+
+LN2 = math.log(2.0)
+# Keys that may change between runs of the same model directory.
+RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
+                  "validate_every", "val_batches", "early_stopping_patience",
+                  "summary_every", "audio_summary_every",
+                  "audio_summary_seconds")
+
+
+class TrainingError(RuntimeError):
+  """A run that cannot start or had to stop (message says why)."""
+
+
+def make_strategy(name="default", tpu=None):
+  """The tf.distribute strategy for a flag value."""
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "tpu":
+    resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
+    tf.config.experimental_connect_to_cluster(resolver)
+    tf.tpu.experimental.initialize_tpu_system(resolver)
+    return tf.distribute.TPUStrategy(resolver)
+  raise TrainingError(f"unknown strategy {name!r}; expected default, "
+                      f"mirrored, multi_worker or tpu")
+
+
+def learning_rate(config, step):
+  """The learning rate at `step` (a float or scalar tensor), from config.
+
+  Linear warm-up over `lr_warmup_steps`, then either "exponential"
+  (`learning_rate * lr_decay_rate ** (step / lr_decay_steps)`, no decay when
+  lr_decay_steps is 0) or "piecewise" (`lr_values[i]` after
+  `lr_boundaries[i-1]`), never below `min_learning_rate`.
+  """
+  step = tf.cast(step, tf.float32)
+  base = float(config["learning_rate"])
+  if config.get("lr_schedule", "exponential") == "piecewise":
+    bounds = [float(b) for b in config["lr_boundaries"]]
+    values = [float(v) for v in config["lr_values"]] or [base]
+    lr = tf.constant(values[0])
+    for bound, value in zip(bounds, values[1:]):
+      lr = tf.where(step >= bound, value, lr)
+  elif config["lr_decay_steps"]:
+    lr = base * tf.pow(float(config["lr_decay_rate"]),
+                       step / float(config["lr_decay_steps"]))
+  else:
+    lr = tf.constant(base)
+  warmup = float(config.get("lr_warmup_steps") or 0)
+  if warmup:
+    lr = lr * tf.minimum(1.0, (step + 1.0) / warmup)
+  return tf.maximum(lr, float(config["min_learning_rate"]))
+
+
+class _Schedule(tf.keras.optimizers.schedules.LearningRateSchedule):
+  """Keras wrapper of `learning_rate` (the optimizer calls it with its step)."""
+
+  def __init__(self, config):
+    super().__init__()
+    self.config = config
+
+  def __call__(self, step):
+    return learning_rate(self.config, step)
+
+  def get_config(self):
+    return {"config": self.config}
+
+
+def _check_resume_config(model_dir, config):
+  """Refuses to continue a model directory with a different model/data."""
+  path = os.path.join(model_dir, config_lib.CONFIG_NAME)
+  if not os.path.exists(path):
+    return
+  saved = files.read_json(path)
+  diff = sorted(k for k in set(saved) | set(config)
+                if k not in RESUMABLE_KEYS and saved.get(k) != config.get(k))
+  if diff:
+    detail = ", ".join(f"{k}: saved {saved.get(k)!r}, now {config.get(k)!r}"
+                       for k in diff[:6])
+    raise TrainingError(
+        f"{model_dir}: holds a model trained with another config ({detail}); "
+        f"use a new --model_dir, or the same settings to resume")
+
+
+def nll_nats(logits, targets):
+  """Per-sample negative log-likelihood in nats.
+
+  Args:
+    logits: float `[batch, time, q_levels]`.
+    targets: int32 `[batch, time]`.
+
+  Returns:
+    float32 `[batch, time]`.
+  """
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=targets, logits=tf.cast(logits, tf.float32))
+
+
+def evaluate_nll(model, config, data_dir, split="val", max_batches=None,
+                 batch_size=None):
+  """Teacher-forced NLL of a model on a split (whole split by default).
+
+  Windows are processed crop by crop with the state carried (as in
+  training). Returns dict(nll_bits, nll_nats, samples).
+  """
+  context = model.context_length
+  length = model_api.crop_length(config, context)
+  length = min(length, data_lib.chunk_samples(data_dir))
+  batch_size = batch_size or config["batch_size"]
+  ds = data_lib.dataset(data_dir, split, batch_size, length, mode="eval",
+                        drop_remainder=False)
+  if max_batches:
+    ds = ds.take(max_batches)
+  seq_len = config["seq_len"]
+
+  @tf.function(reduce_retracing=True)
+  def window_nll(window, state):
+    logits, state = model(window, state, training=False)
+    return tf.reduce_sum(nll_nats(logits, window[:, context:])), state
+
+  total, count = 0.0, 0
+  for crop in ds:
+    state = model.initial_state(tf.shape(crop)[0])
+    for window in model_api.windows(crop, min(seq_len, length - context),
+                                    context):
+      nats, state = window_nll(window, state)
+      total += float(nats)
+      count += int(window.shape[0]) * (int(window.shape[1]) - context)
+  if not count:
+    raise TrainingError(f"{data_dir}: the {split} split has no window of "
+                        f"{length} samples")
+  return dict(nll_nats=total / count, nll_bits=total / count / LN2,
+              samples=count)
+
+
+def train(config, data_dir, model_dir, build_model, audio_summary=None,
+          strategy="default", tpu=None, progress=True, log=print):
+  """Trains (or resumes) a model; returns a dict of final figures.
+
+  Args:
+    config: the config dict (see `common.config`); data settings are taken
+      from the corpus manifest and must agree with the config.
+    data_dir: a prepared corpus (`common.prepare`).
+    model_dir: where config, checkpoints and TensorBoard logs go.
+    build_model: `build_model(config) -> keras.Model` (`common.model_api`).
+    audio_summary: optional `fn(model, config, codes, seed) -> float32
+      [n, samples]` audio for TensorBoard (SampleRNN generates, WaveNet
+      reconstructs the given `codes` `[n, samples]`).
+    strategy: see `make_strategy`.
+    progress: show a tqdm bar.
+    log: a function that prints a line.
+
+  Raises:
+    TrainingError, config.ConfigError: with a one-line reason.
+  """
+  manifest = data_lib.manifest(data_dir)
+  config = config_lib.with_data_settings(
+      config, manifest["settings"], os.path.join(data_dir, "manifest.json"))
+  _check_resume_config(model_dir, config)
+  os.makedirs(model_dir, exist_ok=True)
+  config_lib.save(config, model_dir)
+  tf.keras.utils.set_random_seed(int(config["seed"]))
+  strat = make_strategy(strategy, tpu)
+  replicas = strat.num_replicas_in_sync
+  batch = int(config["batch_size"])
+  if batch % replicas:
+    raise TrainingError(f"batch_size {batch} is not divisible by the "
+                        f"{replicas} replicas of the {strategy} strategy")
+
+  with strat.scope():
+    model = model_api.build(build_model(config))
+    optimizer = tf.keras.optimizers.Adam(_Schedule(config))
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
+
+  context = model.context_length
+  seq_len = int(config["seq_len"])
+  num_windows = int(config["num_windows"])
+  crop = model_api.crop_length(config, context)
+  train_ds = data_lib.dataset(data_dir, "train", batch, crop, mode="train",
+                              seed=int(config["seed"]),
+                              shuffle_buffer=int(config["shuffle_buffer"]))
+  dist_ds = strat.experimental_distribute_dataset(train_ds)
+  iterator = iter(dist_ds)
+
+  # Checkpoints: the data iterator is saved with the model under the default
+  # strategy (exact resume); distributed iterators restart from the seed.
+  saved = dict(model=model, optimizer=optimizer, step=step)
+  if replicas == 1:
+    saved["iterator"] = iterator
+  checkpoint = tf.train.Checkpoint(**saved)
+  chief = _is_chief(strat)
+  ckpt_dir = os.path.join(model_dir, ckpt_lib.CHECKPOINTS)
+  if not chief:
+    ckpt_dir = os.path.join(model_dir, ".worker",
+                            str(strat.cluster_resolver.task_id),
+                            ckpt_lib.CHECKPOINTS)
+  manager = tf.train.CheckpointManager(
+      checkpoint, ckpt_dir, max_to_keep=int(config["keep_checkpoints"]),
+      step_counter=step)
+  best_manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(model=model, step=step),
+      os.path.join(model_dir, ckpt_lib.BEST) if chief else os.path.join(
+          ckpt_dir, "..", ckpt_lib.BEST), max_to_keep=1, step_counter=step)
+  best_path = os.path.join(model_dir, "best.json")
+  best = files.read_json(best_path) if os.path.exists(best_path) else {}
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
+
+  clip = float(config["grad_clip_norm"] or 0.0)
+
+  def replica_step(window, state):
+    with tf.GradientTape() as tape:
+      logits, new_state = model(window, state, training=True)
+      per_sample = nll_nats(logits, window[:, context:])
+      loss = tf.reduce_sum(per_sample) / tf.cast(
+          tf.size(per_sample) * replicas, tf.float32)
+    grads = tape.gradient(loss, model.trainable_variables)
+    grads = [tf.zeros_like(v) if g is None else g
+             for g, v in zip(grads, model.trainable_variables)]
+    grad_norm = tf.linalg.global_norm(grads)
+    finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+    if clip:
+      grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=grad_norm)
+    # A non-finite step applies zero gradients; the run then stops without
+    # saving, so the last checkpoint stays the last good one.
+    grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, grad_norm, tf.cast(finite, tf.float32), new_state
+
+  @tf.function(reduce_retracing=True)
+  def train_window(window, state):
+    loss, norm, finite, new_state = strat.run(replica_step, (window, state))
+    loss = strat.reduce("SUM", loss, axis=None)
+    norm = strat.reduce("MEAN", norm, axis=None)
+    finite = strat.reduce("SUM", finite, axis=None) / replicas
+    return loss, norm, finite, new_state
+
+  def initial_state():
+    return strat.run(lambda: model.initial_state(batch // replicas))
+
+  def split_windows(dist_crop):
+    return strat.run(lambda c: tuple(model_api.windows(c, seq_len, context)),
+                     (dist_crop,))
+
+  writer = tf.summary.create_file_writer(os.path.join(model_dir, "train"))
+  val_writer = tf.summary.create_file_writer(os.path.join(model_dir, "val"))
+  num_steps = int(config["num_steps"])
+  samples_per_step = batch * seq_len
+  bar = tqdm(total=num_steps, initial=int(step), unit="step",
+             dynamic_ncols=True, disable=not progress, file=sys.stderr,
+             desc=os.path.basename(os.path.normpath(model_dir)))
+  summary_crop = None
+  stop_reason = "reached num_steps"
+  last_loss = float("nan")
+  timer, timed_steps = time.time(), 0
+  patience = int(config["early_stopping_patience"] or 0)
+
+  def every(key):
+    n = int(config[key] or 0)
+    return n and int(step) % n == 0
+
+  def due(key, done_steps):
+    """True if a multiple of config[key] was crossed during this crop."""
+    n = int(config[key] or 0)
+    return n and (int(step) // n) > ((int(step) - done_steps) // n)
+
+  try:
+    while int(step) < num_steps:
+      dist_crop = next(iterator)
+      if summary_crop is None:
+        summary_crop = strat.experimental_local_results(dist_crop)[0]
+      state = initial_state()
+      windows = split_windows(dist_crop)
+      done = 0
+      for window in windows:
+        if int(step) >= num_steps:
+          break
+        loss, norm, finite, state = train_window(window, state)
+        if float(finite) < 1.0:
+          stop_reason = "nan"
+          raise TrainingError(
+              f"step {int(step)}: loss or gradient is NaN/Inf "
+              f"(loss {float(loss):.4g}); stopped without saving. The last "
+              f"good checkpoint is {manager.latest_checkpoint}. Try a lower "
+              f"--learning_rate or grad_clip_norm.")
+        step.assign_add(1)
+        done += 1
+        timed_steps += 1
+        last_loss = float(loss) / LN2
+        bar.update(1)
+        bar.set_postfix(bits=f"{last_loss:.3f}", refresh=False)
+        if every("summary_every"):
+          elapsed = max(time.time() - timer, 1e-9)
+          with writer.as_default(step=int(step)):
+            tf.summary.scalar("loss_bits_per_sample", last_loss)
+            tf.summary.scalar("loss_nats_per_sample", float(loss))
+            tf.summary.scalar("learning_rate",
+                              float(learning_rate(config, int(step))))
+            tf.summary.scalar("grad_norm", float(norm))
+            tf.summary.scalar("steps_per_second", timed_steps / elapsed)
+            tf.summary.scalar("samples_per_second",
+                              timed_steps * samples_per_step / elapsed)
+          timer, timed_steps = time.time(), 0
+      if due("validate_every", done) or int(step) >= num_steps:
+        val = evaluate_nll(model, config, data_dir, "val",
+                           max_batches=int(config["val_batches"]))
+        with val_writer.as_default(step=int(step)):
+          tf.summary.scalar("nll_bits_per_sample", val["nll_bits"])
+          tf.summary.scalar("nll_nats_per_sample", val["nll_nats"])
+        improved = not best or val["nll_bits"] < best["nll_bits"]
+        bar.write(f"step {int(step)}: train {last_loss:.3f} bits/sample, "
+                  f"val {val['nll_bits']:.3f} bits/sample"
+                  + (" (best)" if improved else ""))
+        if improved:
+          best_manager.save(checkpoint_number=int(step))
+          best = dict(step=int(step), nll_bits=val["nll_bits"],
+                      nll_nats=val["nll_nats"], validations_since=0)
+        else:
+          best["validations_since"] = best.get("validations_since", 0) + 1
+        if chief:
+          files.write_json(best_path, best)
+        if patience and best.get("validations_since", 0) >= patience:
+          stop_reason = "early stopping"
+      if audio_summary is not None and due("audio_summary_every", done):
+        _audio_summary(writer, audio_summary, model, config, summary_crop,
+                       int(step))
+      if due("checkpoint_every", done) or int(step) >= num_steps or (
+          stop_reason == "early stopping"):
+        manager.save(checkpoint_number=int(step))
+      if stop_reason == "early stopping":
+        bar.write(f"early stopping: no improvement in {patience} "
+                  f"validations (best {best['nll_bits']:.3f} bits/sample at "
+                  f"step {best['step']})")
+        break
+  except KeyboardInterrupt:
+    stop_reason = "interrupted"
+    bar.write("interrupted: progress since the last checkpoint "
+              f"({manager.latest_checkpoint}) is not saved; run the same "
+              "command to resume")
+    raise
+  finally:
+    bar.close()
+    writer.flush()
+    val_writer.flush()
+  return dict(step=int(step), stop_reason=stop_reason,
+              train_bits=last_loss, best=best,
+              checkpoint=manager.latest_checkpoint, config=config)
+
+
+def _audio_summary(writer, audio_summary, model, config, codes, step):
+  seconds = float(config["audio_summary_seconds"])
+  audio = audio_summary(model, config, codes[:2], step)
+  audio = np.asarray(audio, np.float32)[:, :, None]
+  with writer.as_default(step=step):
+    tf.summary.audio("audio", audio, int(config["sample_rate"]),
+                     max_outputs=2, description=f"{seconds} s")
+
+
+def _is_chief(strategy):
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not getattr(resolver, "task_type", None):
+    return True
+  return resolver.task_type in ("chief", None) or (
+      resolver.task_type == "worker" and resolver.task_id == 0)

@@ -1,0 +1,472 @@
+r"""Render NSynth-like single notes through the FluidR3 General MIDI soundfont.
+
+Each note is ``--seconds`` long (default 4 s) at 16 kHz, mono, 16-bit: note-on at
+0 s, note-off at ``--note_off`` (default 3 s), then the release.  This matches the
+NSynth layout.  Rendering is done in-process with pyfluidsynth (the soundfont is
+loaded once), dry (reverb and chorus off), at 44.1 kHz in float, mixed to mono and
+resampled to 16 kHz with soxr (band-limited, so high notes do not alias).
+
+Levels: notes are NOT normalised one by one.  Every note gets the same global gain
+(``--gain``, linear, default 2.5 on top of a fluidsynth gain of 0.5), so velocity
+and instrument loudness differences are kept (with FluidR3 this gives peaks of
+about 0.5-0.75 at velocity 127 and 0.15-0.25 at velocity 75).  If a note would clip, that note alone
+is scaled down to a peak of 0.99 and the applied scale is recorded as ``scale`` in
+``notes.json`` (1.0 for almost all notes).  Notes that come out silent (no sample
+mapped in the soundfont) are skipped and not listed.
+
+Output: ``DIR/<instrument>_<program:03d>-<pitch:03d>-<velocity:03d>.wav``
+(e.g. ``guitar_nylon_024-060-100.wav``) and ``DIR/notes.json`` listing every note
+(file, program, instrument, family, pitch, velocity, scale).  Writes are atomic
+(temp file + os.replace) and notes already on disk are skipped, so a run can be
+resumed.
+
+Default program table (GM program: instrument name, NSynth-like family, MIDI
+pitch range rendered by default); print it with ``--list_programs``:
+
+    0 piano            keyboard    21-108      48 strings_ensemble string   28-96
+    4 epiano           keyboard    28-96       52 choir_aahs       vocal    40-81
+    6 harpsichord      keyboard    29-89       56 trumpet          brass    52-84
+   11 vibraphone       mallet      53-89       57 trombone         brass    40-72
+   12 marimba          mallet      45-96       60 french_horn      brass    34-77
+   19 organ_church     organ       24-96       65 sax_alto         reed     49-81
+   21 accordion        organ       53-89       68 oboe             reed     58-91
+   24 guitar_nylon     guitar      40-84       70 bassoon          reed     34-75
+   27 guitar_electric  guitar      40-86       71 clarinet         reed     50-91
+   32 bass_acoustic    bass        28-60       73 flute            flute    60-96
+   33 bass_electric    bass        28-67       75 pan_flute        flute    60-96
+   40 violin           string      55-100      80 lead_square      synth_lead 36-96
+   42 cello            string      36-76       81 lead_saw         synth_lead 36-96
+   46 harp             string      24-103
+
+Examples (run from the repository root):
+
+    # the training corpus (702 notes, 47 min): 12 programs x even pitches
+    # 36-84 within each range x 3 velocities
+    python -m pretrained.recipes.render_notes --output_dir=/work/data/notes_wav \
+        --programs=0,4,11,19,24,32,40,42,56,65,73,80 --pitch_step=2 \
+        --pitches=36-84 --velocities=75,100,127
+    # regenerate the small bundled clips (FLAC) in pretrained/clips/notes
+    python -m pretrained.recipes.render_notes --clips_dir=pretrained/clips/notes
+
+Requires the ``recipes`` extra (pyfluidsynth, music21) and the Debian packages
+``fluidsynth fluid-soundfont-gm``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import tempfile
+from typing import Iterable, Sequence
+
+import numpy as np
+
+# ---------------------------------------------------------------------------
+# Shared helpers (render_bach imports these).
+# ---------------------------------------------------------------------------
+
+SOUNDFONT_CANDIDATES = (
+    '/usr/share/sounds/sf2/FluidR3_GM.sf2',
+    '/usr/share/soundfonts/FluidR3_GM.sf2',
+    '/usr/share/sounds/sf2/default-GM.sf2',
+)
+RENDER_RATE = 44100   # fluidsynth runs here; we resample to the target rate
+SYNTH_GAIN = 0.5      # fluidsynth's own gain; float output, so nothing clips inside
+
+
+def find_soundfont(path: str | None = None) -> str:
+  """Returns a usable FluidR3 GM soundfont path (``path`` if given)."""
+  if path:
+    if not os.path.exists(path):
+      raise FileNotFoundError(path)
+    return path
+  for cand in SOUNDFONT_CANDIDATES:
+    if os.path.exists(cand):
+      return os.path.realpath(cand)
+  raise FileNotFoundError(
+      'No FluidR3 GM soundfont found; install it with '
+      '`apt-get install fluid-soundfont-gm` or pass --soundfont.')
+
+
+class DrySynth:
+  """In-process fluidsynth with reverb and chorus off and float output."""
+
+  def __init__(self, soundfont: str | None = None, gain: float = SYNTH_GAIN,
+               sample_rate: int = RENDER_RATE):
+    import fluidsynth  # pylint: disable=g-import-not-at-top
+    self._fs = fluidsynth
+    self.sample_rate = sample_rate
+    settings = {
+        'synth.reverb.active': 0,
+        'synth.chorus.active': 0,
+        'synth.polyphony': 256,
+    }
+    self.synth = fluidsynth.Synth(gain=float(gain), samplerate=sample_rate,
+                                  channels=16, **settings)
+    self.soundfont = find_soundfont(soundfont)
+    self.sfid = self.synth.sfload(self.soundfont)
+    if self.sfid < 0:
+      raise RuntimeError(f'fluidsynth could not load {self.soundfont}')
+    self._write_float = getattr(fluidsynth._fl, 'fluid_synth_write_float',  # pylint: disable=protected-access
+                                None)
+    if self._write_float is not None:
+      self._write_float.restype = ctypes.c_int
+      self._write_float.argtypes = [
+          ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int,
+          ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+
+  def reset(self):
+    """Silences everything and resets controllers and programs."""
+    for chan in range(16):
+      self.synth.all_sounds_off(chan)
+    self.synth.system_reset()
+
+  def program(self, chan: int, program: int, bank: int = 0):
+    """Selects a GM program; call again after every ``reset``."""
+    self.synth.program_select(chan, self.sfid, bank, program)
+
+  def noteon(self, chan: int, key: int, vel: int):
+    self.synth.noteon(chan, int(key), int(vel))
+
+  def noteoff(self, chan: int, key: int):
+    self.synth.noteoff(chan, int(key))
+
+  def render(self, num_frames: int) -> np.ndarray:
+    """Renders ``num_frames`` stereo frames as float32 of shape [n, 2]."""
+    num_frames = int(num_frames)
+    if num_frames <= 0:
+      return np.zeros((0, 2), np.float32)
+    if self._write_float is None:
+      s16 = self.synth.get_samples(num_frames).astype(np.float32) / 32768.0
+      return s16.reshape(-1, 2)
+    buf = np.zeros(2 * num_frames, np.float32)
+    ptr = buf.ctypes.data_as(ctypes.c_void_p)
+    # Interleaved: left at even indices, right at odd ones.
+    self._write_float(self.synth.synth, num_frames, ptr, 0, 2, ptr, 1, 2)
+    return buf.reshape(-1, 2)
+
+  def close(self):
+    self.synth.delete()
+
+
+def to_mono(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+  """Mixes [n, 2] (or [n]) audio to mono and resamples it with soxr."""
+  import soxr  # pylint: disable=g-import-not-at-top
+  x = np.asarray(audio, np.float32)
+  if x.ndim == 2:
+    x = x.mean(axis=1)
+  if sr_in != sr_out:
+    x = soxr.resample(x, sr_in, sr_out, quality='VHQ')
+  return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def _mkstemp_beside(path: str, suffix: str) -> str:
+  """A temp file in the folder of ``path`` with normal (umask) permissions."""
+  out_dir = os.path.dirname(os.path.abspath(path))
+  os.makedirs(out_dir, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix=suffix, dir=out_dir)
+  os.close(fd)
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
+  return tmp
+
+
+def write_audio_atomic(path: str, audio: np.ndarray, sample_rate: int):
+  """Writes 16-bit mono WAV or FLAC (by extension) via a temp file + rename."""
+  import soundfile as sf  # pylint: disable=g-import-not-at-top
+  ext = os.path.splitext(path)[1].lower()
+  fmt = {'.wav': 'WAV', '.flac': 'FLAC'}[ext]
+  tmp = _mkstemp_beside(path, ext)
+  try:
+    sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype='PCM_16',
+             format=fmt)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def write_json_atomic(path: str, obj):
+  tmp = _mkstemp_beside(path, '.json')
+  with open(tmp, 'w') as f:
+    json.dump(obj, f, indent=1)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------
+# Program table.
+# ---------------------------------------------------------------------------
+
+# program: (instrument name, NSynth-like family, lowest pitch, highest pitch)
+PROGRAMS = {
+    0: ('piano', 'keyboard', 21, 108),
+    4: ('epiano', 'keyboard', 28, 96),
+    6: ('harpsichord', 'keyboard', 29, 89),
+    11: ('vibraphone', 'mallet', 53, 89),
+    12: ('marimba', 'mallet', 45, 96),
+    19: ('organ_church', 'organ', 24, 96),
+    21: ('accordion', 'organ', 53, 89),
+    24: ('guitar_nylon', 'guitar', 40, 84),
+    27: ('guitar_electric', 'guitar', 40, 86),
+    32: ('bass_acoustic', 'bass', 28, 60),
+    33: ('bass_electric', 'bass', 28, 67),
+    40: ('violin', 'string', 55, 100),
+    42: ('cello', 'string', 36, 76),
+    46: ('harp', 'string', 24, 103),
+    48: ('strings_ensemble', 'string', 28, 96),
+    52: ('choir_aahs', 'vocal', 40, 81),
+    56: ('trumpet', 'brass', 52, 84),
+    57: ('trombone', 'brass', 40, 72),
+    60: ('french_horn', 'brass', 34, 77),
+    65: ('sax_alto', 'reed', 49, 81),
+    68: ('oboe', 'reed', 58, 91),
+    70: ('bassoon', 'reed', 34, 75),
+    71: ('clarinet', 'reed', 50, 91),
+    73: ('flute', 'flute', 60, 96),
+    75: ('pan_flute', 'flute', 60, 96),
+    80: ('lead_square', 'synth_lead', 36, 96),
+    81: ('lead_saw', 'synth_lead', 36, 96),
+}
+DEFAULT_PROGRAMS = (0, 4, 11, 19, 24, 32, 40, 42, 56, 65, 73, 80)
+DEFAULT_VELOCITIES = (75, 100, 127)
+DEFAULT_GAIN = 2.5  # global linear gain after rendering (see module doc)
+
+# Bundled clips: (program, pitch, velocity). Six instruments at pitch 60 / vel 100
+# (corners of an instrument grid), plus other pitches and velocities.
+CLIP_NOTES = (
+    (0, 60, 100), (19, 60, 100), (24, 60, 100), (40, 60, 100), (56, 60, 100),
+    (73, 60, 100),
+    (0, 48, 100), (0, 72, 100), (0, 60, 50),
+    (32, 40, 100), (32, 52, 100),
+    (11, 72, 100), (73, 84, 100), (40, 67, 127), (56, 64, 75), (19, 48, 100),
+)
+
+
+def note_filename(program: int, pitch: int, velocity: int,
+                  ext: str = '.wav') -> str:
+  name = PROGRAMS[program][0] if program in PROGRAMS else f'program{program}'
+  return f'{name}_{program:03d}-{pitch:03d}-{velocity:03d}{ext}'
+
+
+def program_pitches(program: int, pitches: Iterable[int] | None = None,
+                    pitch_step: int = 1) -> list[int]:
+  """Pitches to render for ``program``: its range ∩ ``pitches``, on the step grid.
+
+  The grid is anchored at middle C (60), so pitch 60 is always on it.
+  """
+  lo, hi = PROGRAMS[program][2:] if program in PROGRAMS else (36, 84)
+  cand = range(lo, hi + 1) if pitches is None else sorted(set(pitches))
+  return [p for p in cand if lo <= p <= hi and (p - 60) % pitch_step == 0]
+
+
+def render_note(synth: DrySynth, program: int, pitch: int, velocity: int,
+                seconds: float = 4.0, note_off: float = 3.0,
+                sample_rate: int = 16000) -> np.ndarray:
+  """Renders one note; returns float32 mono audio at ``sample_rate``."""
+  sr = synth.sample_rate
+  synth.reset()
+  synth.program(0, program)  # system_reset clears the program.
+  total = int(round(seconds * sr))
+  off = min(int(round(note_off * sr)), total)
+  synth.noteon(0, pitch, velocity)
+  first = synth.render(off)
+  synth.noteoff(0, pitch)
+  rest = synth.render(total - off)
+  synth.reset()
+  audio = to_mono(np.concatenate([first, rest]), sr, sample_rate)
+  n_out = int(round(seconds * sample_rate))
+  audio = audio[:n_out]
+  if len(audio) < n_out:
+    audio = np.pad(audio, (0, n_out - len(audio)))
+  return audio
+
+
+def _note_jobs(programs, pitches, velocities, pitch_step):
+  jobs = []
+  for prog in programs:
+    for pitch in program_pitches(prog, pitches, pitch_step):
+      for vel in velocities:
+        jobs.append((prog, pitch, vel))
+  return jobs
+
+
+def render_notes(output_dir: str,
+                 programs: Sequence[int] = DEFAULT_PROGRAMS,
+                 pitches: Iterable[int] | None = None,
+                 velocities: Sequence[int] = DEFAULT_VELOCITIES,
+                 pitch_step: int = 1,
+                 seconds: float = 4.0,
+                 note_off: float = 3.0,
+                 sample_rate: int = 16000,
+                 gain: float = DEFAULT_GAIN,
+                 soundfont: str | None = None,
+                 jobs: Sequence[tuple[int, int, int]] | None = None,
+                 ext: str = '.wav',
+                 overwrite: bool = False,
+                 progress: bool = True) -> list[dict]:
+  """Renders single notes into ``output_dir`` and writes ``notes.json``.
+
+  Args:
+    output_dir: where the audio files and notes.json go.
+    programs: GM programs (keys of PROGRAMS give default pitch ranges).
+    pitches: optional set of MIDI pitches, intersected with each range.
+    velocities: MIDI velocities.
+    pitch_step: keep pitches with (pitch - 60) % pitch_step == 0.
+    seconds, note_off: note length and note-off time in seconds.
+    sample_rate: output sample rate.
+    gain: one global linear gain applied to every note (no per-note norm).
+    soundfont: path to an .sf2 (default: FluidR3_GM).
+    jobs: explicit (program, pitch, velocity) list; overrides the grid.
+    ext: '.wav' or '.flac'.
+    overwrite: re-render notes already on disk.
+    progress: show a tqdm bar.
+
+  Returns:
+    The list of note records written to notes.json.
+  """
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  os.makedirs(output_dir, exist_ok=True)
+  if jobs is None:
+    jobs = _note_jobs(programs, pitches, velocities, pitch_step)
+  manifest_path = os.path.join(output_dir, 'notes.json')
+  previous = {}
+  if os.path.exists(manifest_path):
+    with open(manifest_path) as f:
+      previous = {r['file']: r for r in json.load(f).get('notes', [])}
+
+  synth = None
+  records, skipped_silent, rendered = [], [], 0
+  for prog, pitch, vel in tqdm(jobs, desc='notes', disable=not progress,
+                               unit='note'):
+    fname = note_filename(prog, pitch, vel, ext)
+    path = os.path.join(output_dir, fname)
+    name, family = (PROGRAMS[prog][:2] if prog in PROGRAMS
+                    else (f'program{prog}', 'other'))
+    rec = dict(file=fname, program=prog, instrument=name, family=family,
+               pitch=pitch, velocity=vel, scale=1.0)
+    if os.path.exists(path) and not overwrite:
+      rec['scale'] = previous.get(fname, rec)['scale']
+      records.append(rec)
+      continue
+    if synth is None:
+      synth = DrySynth(soundfont)
+    audio = render_note(synth, prog, pitch, vel, seconds, note_off,
+                        sample_rate) * gain
+    peak = float(np.max(np.abs(audio)))
+    if peak < 1e-4:
+      skipped_silent.append(fname)
+      continue
+    if peak > 0.99:
+      rec['scale'] = round(0.99 / peak, 4)
+      audio = audio * rec['scale']
+    write_audio_atomic(path, audio, sample_rate)
+    records.append(rec)
+    rendered += 1
+  if synth is not None:
+    synth.close()
+
+  write_json_atomic(manifest_path, dict(
+      sample_rate=sample_rate, seconds=seconds, note_off=note_off,
+      gain=gain, synth_gain=SYNTH_GAIN, soundfont='FluidR3_GM.sf2 (MIT)',
+      normalisation='none: one global gain; a note that would clip is scaled '
+                    'to peak 0.99 and its factor is stored in "scale"',
+      notes=records))
+  if progress:
+    n_scaled = sum(r['scale'] != 1.0 for r in records)
+    print(f'notes: {len(records)} in {output_dir} ({rendered} rendered now, '
+          f'{len(records) - rendered} already there, {n_scaled} scaled to avoid '
+          f'clipping, {len(skipped_silent)} silent skipped); '
+          f'{len(records) * seconds / 60:.1f} min, '
+          f'{len({r["program"] for r in records})} programs')
+    if skipped_silent:
+      print('silent (skipped):', ', '.join(skipped_silent[:20]))
+  return records
+
+
+def render_note_clips(clips_dir: str, soundfont: str | None = None,
+                      gain: float = DEFAULT_GAIN,
+                      overwrite: bool = True) -> list[dict]:
+  """Renders the small bundled FLAC note clips (CLIP_NOTES)."""
+  return render_notes(clips_dir, jobs=CLIP_NOTES, soundfont=soundfont,
+                      gain=gain, ext='.flac', overwrite=overwrite)
+
+
+def parse_int_list(text: str) -> list[int] | None:
+  """'1,2,5-7' -> [1, 2, 5, 6, 7]; '' -> None."""
+  if not text:
+    return None
+  out = []
+  for part in text.split(','):
+    part = part.strip()
+    if not part:
+      continue
+    if '-' in part[1:]:
+      lo, hi = part.split('-', 1)
+      out.extend(range(int(lo), int(hi) + 1))
+    else:
+      out.append(int(part))
+  return out
+
+
+def format_program_table() -> str:
+  lines = ['program  instrument        family      pitches']
+  for prog, (name, family, lo, hi) in PROGRAMS.items():
+    lines.append(f'{prog:7d}  {name:16s}  {family:10s}  {lo}-{hi}')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  f = flags.FLAGS
+  if f.list_programs:
+    print(format_program_table())
+    return
+  if f.clips_dir:
+    render_note_clips(f.clips_dir, soundfont=f.soundfont, gain=f.gain)
+    return
+  if not f.output_dir:
+    raise SystemExit('--output_dir (or --clips_dir / --list_programs) is required')
+  render_notes(
+      f.output_dir,
+      programs=parse_int_list(f.programs) or DEFAULT_PROGRAMS,
+      pitches=parse_int_list(f.pitches),
+      velocities=parse_int_list(f.velocities) or DEFAULT_VELOCITIES,
+      pitch_step=f.pitch_step, seconds=f.seconds, note_off=f.note_off,
+      sample_rate=f.sample_rate, gain=f.gain, soundfont=f.soundfont,
+      ext='.' + f.format, overwrite=f.overwrite)
+
+
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string('output_dir', None, 'Where to write the notes.')
+  flags.DEFINE_string('clips_dir', None,
+                      'Instead: regenerate the bundled FLAC clips here.')
+  flags.DEFINE_bool('list_programs', False, 'Print the program table and exit.')
+  flags.DEFINE_string('programs', ','.join(map(str, DEFAULT_PROGRAMS)),
+                      'Comma-separated GM programs (0-127).')
+  flags.DEFINE_string('pitches', '',
+                      'MIDI pitches, e.g. "36-84" or "48,60,72"; intersected '
+                      'with each program\'s range (default: the whole range).')
+  flags.DEFINE_integer('pitch_step', 1,
+                       'Keep pitches with (pitch - 60) % pitch_step == 0.')
+  flags.DEFINE_string('velocities', ','.join(map(str, DEFAULT_VELOCITIES)),
+                      'Comma-separated MIDI velocities.')
+  flags.DEFINE_float('seconds', 4.0, 'Note length in seconds.')
+  flags.DEFINE_float('note_off', 3.0, 'Note-off time in seconds.')
+  flags.DEFINE_integer('sample_rate', 16000, 'Output sample rate.')
+  flags.DEFINE_float('gain', DEFAULT_GAIN,
+                     'Global linear gain applied to every note.')
+  flags.DEFINE_string('soundfont', None, 'Path to the .sf2 (default FluidR3_GM).')
+  flags.DEFINE_enum('format', 'wav', ['wav', 'flac'], 'Audio file format.')
+  flags.DEFINE_bool('overwrite', False, 'Re-render files that already exist.')
+
+
+if __name__ == '__main__':
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
+  app.run(main)
