@@ -28,6 +28,7 @@ files (existing shards are kept as they are); other settings are refused.
 import hashlib
 import multiprocessing
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -42,7 +43,8 @@ from common import quantization
 MANIFEST = "manifest.json"
 SPLITS = ("train", "val", "test")
 SETTING_KEYS = ("sample_rate", "quantization", "q_levels", "chunk_seconds",
-                "trim_silence_db", "val_fraction", "test_fraction", "seed")
+                "trim_silence_db", "val_fraction", "test_fraction", "seed",
+                "split_by")
 TRIM_FRAME_SECONDS = 0.05
 TRIM_KEEP_SECONDS = 0.5
 
@@ -54,7 +56,7 @@ class PrepareError(RuntimeError):
 def default_settings(**overrides):
   settings = dict(sample_rate=16000, quantization="mu_law", q_levels=256,
                   chunk_seconds=4.0, trim_silence_db=None, val_fraction=0.1,
-                  test_fraction=0.1, seed=0)
+                  test_fraction=0.1, seed=0, split_by=None)
   settings.update({k: v for k, v in overrides.items() if v is not None})
   return settings
 
@@ -64,14 +66,28 @@ def code_dtype(q_levels):
   return np.uint8 if q_levels <= 256 else np.dtype("<u2")
 
 
+def group_of(key, settings):
+  """The group a file is split with: `key`, or the first group of the
+  `split_by` regular expression searched in it (e.g. `(.*)-\\d+\\.wav$`
+  keeps every velocity of an instrument-pitch together)."""
+  pattern = settings.get("split_by")
+  if pattern:
+    match = re.search(pattern, key)
+    if match:
+      return match.group(1) if match.groups() else match.group(0)
+  return key
+
+
 def split_of(key, settings):
-  """The split of a file, from a hash of `key` (its relative path) and seed.
+  """The split of a file, from a hash of its group (see `group_of`) and seed.
 
   Returns "test" if u < test_fraction, "val" if u < test+val, else "train",
-  with u uniform in [0, 1) from SHA-1 of f"{seed}:{key}".
+  with u uniform in [0, 1) from SHA-1 of f"{seed}:{group}".
   """
-  digest = hashlib.sha1(f"{settings['seed']}:{key}".encode()).digest()
-  u = int.from_bytes(digest[:8], "big") / 2.0**64
+  return _split_for_score(_hash_score(key, settings), settings)
+
+
+def _split_for_score(u, settings):
   if u < settings["test_fraction"]:
     return "test"
   if u < settings["test_fraction"] + settings["val_fraction"]:
@@ -80,25 +96,31 @@ def split_of(key, settings):
 
 
 def _hash_score(key, settings):
-  digest = hashlib.sha1(f"{settings['seed']}:{key}".encode()).digest()
+  group = group_of(key, settings)
+  digest = hashlib.sha1(f"{settings['seed']}:{group}".encode()).digest()
   return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
 def assign_splits(keys, settings):
   """Splits for many files: `split_of`, but never an empty val/test split.
 
-  With at least 3 files, a requested val or test split that the hash left
-  empty gets the train file whose hash score is closest to it (so the choice
-  is still deterministic and changes little when files are added).
+  With at least 3 groups, a requested val or test split that the hash left
+  empty gets the train group with the lowest hash score (so the choice is
+  still deterministic and changes little when files are added).
   """
   splits = {k: split_of(k, settings) for k in keys}
   for split, wanted in (("test", settings["test_fraction"]),
                         ("val", settings["val_fraction"])):
-    train = [k for k in keys if splits[k] == "train"]
-    if (wanted > 0 and len(keys) >= 3 and len(train) > 1 and
+    train = sorted({group_of(k, settings) for k in keys
+                    if splits[k] == "train"})
+    groups = {group_of(k, settings) for k in keys}
+    if (wanted > 0 and len(groups) >= 3 and len(train) > 1 and
         split not in splits.values()):
-      pick = min(train, key=lambda k: _hash_score(k, settings))
-      splits[pick] = split
+      pick = min(train, key=lambda g: _hash_score(g, {**settings,
+                                                       "split_by": None}))
+      for k in keys:
+        if group_of(k, settings) == pick:
+          splits[k] = split
   return splits
 
 
@@ -449,7 +471,7 @@ def main(argv):
         quantization=f.quantization, q_levels=f.q_levels,
         chunk_seconds=f.chunk_seconds, trim_silence_db=f.trim_silence_db,
         val_fraction=f.val_fraction, test_fraction=f.test_fraction,
-        seed=f.seed)
+        seed=f.seed, split_by=f.split_by)
   except (PrepareError, audio_lib.AudioError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)
     return 1
@@ -481,6 +503,10 @@ def define_flags():
   flags.DEFINE_float("val_fraction", 0.1, "Share of files in val.")
   flags.DEFINE_float("test_fraction", 0.1, "Share of files in test.")
   flags.DEFINE_integer("seed", 0, "Seed of the split hash.")
+  flags.DEFINE_string("split_by", None, "Regular expression: files whose "
+                      "relative paths give the same first group go to the "
+                      "same split, e.g. '(.*)-\\d+\\.wav$' keeps all "
+                      "velocities of an instrument-pitch together.")
   flags.DEFINE_integer("workers", None, "Decoding processes (default: CPUs).")
   flags.DEFINE_integer("shard_megabytes", 64, "Shard size in MB of codes.")
   flags.mark_flags_as_required(["input", "output_dir"])

@@ -219,7 +219,8 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     model = model_api.build(build_model(config))
     optimizer = tf.keras.optimizers.Adam(_Schedule(config))
     optimizer.build(model.trainable_variables)
-    step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
+  # The step is host-side bookkeeping: a plain (not mirrored) variable.
+  step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
 
   context = model.context_length
   seq_len = int(config["seq_len"])

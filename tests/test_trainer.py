@@ -1,0 +1,167 @@
+"""The shared trainer, on a toy model that follows common.model_api."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import checkpoint
+from common import config as config_lib
+from common import trainer
+import toy_model
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def toy_config(**overrides):
+  cfg = config_lib.train_defaults()
+  cfg.update(family="samplernn", dim=8, quantization="mu_law", q_levels=256,
+             batch_size=2, seq_len=16, num_windows=2, num_steps=8,
+             checkpoint_every=4, validate_every=4, val_batches=1,
+             summary_every=2, audio_summary_every=0, shuffle_buffer=8)
+  cfg.update(overrides)
+  return cfg
+
+
+def weights(model):
+  return [v.numpy() for v in model.trainable_variables]
+
+
+def train_quietly(cfg, data_dir, model_dir, **kwargs):
+  return trainer.train(cfg, data_dir, str(model_dir), toy_model.build_model,
+                       progress=False, log=lambda *_: None, **kwargs)
+
+
+def test_resume_matches_uninterrupted_run(prepared_corpus, tmp_path):
+  straight = train_quietly(toy_config(), prepared_corpus, tmp_path / "a")
+  train_quietly(toy_config(num_steps=4), prepared_corpus, tmp_path / "b")
+  resumed = train_quietly(toy_config(), prepared_corpus, tmp_path / "b")
+  assert straight["step"] == resumed["step"] == 8
+  model_a, _, step_a = checkpoint.load_model(
+      str(tmp_path / "a"), toy_model.build_model, "last")
+  model_b, _, step_b = checkpoint.load_model(
+      str(tmp_path / "b"), toy_model.build_model, "last")
+  assert step_a == step_b == 8
+  for wa, wb in zip(weights(model_a), weights(model_b)):
+    np.testing.assert_array_equal(wa, wb)
+  assert straight["train_bits"] == resumed["train_bits"]
+
+
+def test_checkpoints_best_and_config_are_written(prepared_corpus, tmp_path):
+  result = train_quietly(toy_config(keep_checkpoints=1), prepared_corpus,
+                         tmp_path)
+  names = os.listdir(tmp_path / "checkpoints")
+  assert [n for n in names if n.endswith(".index")] == ["ckpt-8.index"]
+  assert os.listdir(tmp_path / "best")
+  best = json.loads((tmp_path / "best.json").read_text())
+  assert best["nll_bits"] == result["best"]["nll_bits"] > 0
+  saved = config_lib.load_saved(str(tmp_path))
+  assert saved["sample_rate"] == 16000 and saved["q_levels"] == 256
+  assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "val")
+
+
+def test_training_loss_falls_below_uniform(prepared_corpus, tmp_path):
+  result = train_quietly(toy_config(num_steps=40, learning_rate=0.01,
+                                    validate_every=40), prepared_corpus,
+                         tmp_path)
+  assert result["train_bits"] < 7.5  # uniform over 256 codes is 8
+
+
+class NanAfter(toy_model.ToyRNN):
+  """Produces NaN logits once its step counter passes a threshold."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.calls = tf.Variable(0, trainable=False)
+
+  def call(self, codes, state=(), training=False):
+    logits, state = super().call(codes, state, training)
+    if training:
+      self.calls.assign_add(1)
+      logits = tf.cond(self.calls > 5, lambda: logits * np.nan,
+                       lambda: logits)
+    return logits, state
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(prepared_corpus,
+                                                       tmp_path):
+  with pytest.raises(trainer.TrainingError, match="NaN"):
+    trainer.train(toy_config(num_steps=20), prepared_corpus, str(tmp_path),
+                  NanAfter, progress=False, log=lambda *_: None)
+  latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+  assert latest.endswith("ckpt-4")
+  model, _, _ = checkpoint.load_model(str(tmp_path), toy_model.build_model,
+                                      "last")
+  assert all(np.all(np.isfinite(w)) for w in weights(model))
+
+
+def test_other_config_in_same_model_dir_is_refused(prepared_corpus, tmp_path):
+  train_quietly(toy_config(num_steps=2), prepared_corpus, tmp_path)
+  with pytest.raises(trainer.TrainingError, match="dim"):
+    train_quietly(toy_config(num_steps=4, dim=12), prepared_corpus, tmp_path)
+
+
+def test_data_prepared_with_other_settings_is_refused(prepared_corpus,
+                                                      tmp_path):
+  with pytest.raises(config_lib.ConfigError, match="q_levels"):
+    train_quietly(toy_config(q_levels=512), prepared_corpus, tmp_path)
+
+
+def test_early_stopping(prepared_corpus, tmp_path):
+  result = train_quietly(
+      toy_config(num_steps=400, learning_rate=0.0, min_learning_rate=0.0,
+                 validate_every=2, early_stopping_patience=2),
+      prepared_corpus, tmp_path)
+  assert result["stop_reason"] == "early stopping"
+  assert result["step"] < 400
+
+
+def test_learning_rate_schedules():
+  cfg = toy_config(learning_rate=1.0, lr_decay_steps=10, lr_decay_rate=0.5,
+                   lr_warmup_steps=0, min_learning_rate=0.1)
+  assert float(trainer.learning_rate(cfg, 10)) == pytest.approx(0.5)
+  assert float(trainer.learning_rate(cfg, 1000)) == pytest.approx(0.1)
+  cfg = toy_config(lr_schedule="piecewise", lr_boundaries=[5, 10],
+                   lr_values=[1.0, 0.5, 0.25], min_learning_rate=0.0)
+  assert [float(trainer.learning_rate(cfg, s)) for s in (0, 5, 12)] == [
+      1.0, 0.5, 0.25]
+  cfg = toy_config(learning_rate=1.0, lr_warmup_steps=4, min_learning_rate=0)
+  assert float(trainer.learning_rate(cfg, 1)) == pytest.approx(0.5)
+
+
+def test_evaluate_nll_on_whole_split(prepared_corpus, tmp_path):
+  train_quietly(toy_config(num_steps=2), prepared_corpus, tmp_path)
+  model, cfg, _ = checkpoint.load_model(str(tmp_path), toy_model.build_model)
+  result = trainer.evaluate_nll(model, cfg, prepared_corpus, "test")
+  assert 0 < result["nll_bits"] < 9
+  assert result["nll_nats"] == pytest.approx(result["nll_bits"] * np.log(2))
+
+
+def test_mirrored_strategy_on_two_logical_cpus(prepared_corpus, tmp_path):
+  script = textwrap.dedent(f"""
+      import sys
+      sys.path[:0] = [{ROOT!r}, {os.path.join(ROOT, 'tests')!r}]
+      import tensorflow as tf
+      cpu = tf.config.list_physical_devices("CPU")[0]
+      tf.config.set_logical_device_configuration(
+          cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+      from common import trainer
+      import test_trainer, toy_model
+      result = trainer.train(
+          test_trainer.toy_config(num_steps=4, validate_every=4),
+          {prepared_corpus!r}, {str(tmp_path)!r}, toy_model.build_model,
+          strategy="mirrored", progress=False)
+      assert result["step"] == 4, result
+      assert 0 < result["train_bits"] < 9, result
+      print("replicas", tf.distribute.MirroredStrategy().num_replicas_in_sync)
+  """)
+  out = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "replicas 2" in out.stdout
+  assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
