@@ -108,6 +108,9 @@ def stream(path, sample_rate=DEFAULT_SAMPLE_RATE, block_seconds=BLOCK_SECONDS):
         break
     if position == 0:
       raise AudioError(f"{path}: no samples could be decoded")
+    if position < f.frames:
+      raise AudioError(f"{path}: truncated: header declares {f.frames} "
+                       f"frames, only {position} could be decoded")
 
 
 def load(path, sample_rate=DEFAULT_SAMPLE_RATE):

@@ -66,6 +66,10 @@ def _decoder(q_levels):
   return parse
 
 
+def _offset(record):
+  return tf.io.parse_single_example(record, _FEATURES)["offset"]
+
+
 def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
             shuffle_buffer=256, input_context=None, drop_remainder=True):
   """A `tf.data.Dataset` of int32 codes `[batch_size, length]`.
@@ -99,10 +103,19 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
   parse = _decoder(q_levels)
 
   if mode == "eval":
-    ds = tf.data.TFRecordDataset(files).map(parse)
     count = chunk // length
-    ds = ds.flat_map(lambda codes: tf.data.Dataset.from_tensor_slices(
-        tf.reshape(codes[:count * length], [count, length])))
+
+    def windows(record):
+      codes, offset = parse(record), _offset(record)
+      # The last chunk of a file ends at the file's end and may overlap the
+      # chunk before it (see common.prepare); skip windows starting inside
+      # that overlap so no sample is counted twice.
+      overlap = tf.cast((-offset) % chunk, tf.int32)
+      first = (overlap + length - 1) // length
+      return tf.data.Dataset.from_tensor_slices(
+          tf.reshape(codes[:count * length], [count, length])[first:])
+
+    ds = tf.data.TFRecordDataset(files).flat_map(windows)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(2)
 
   if mode != "train":
@@ -120,7 +133,7 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
     start = tf.random.stateless_uniform(
         [], [seed, tf.cast(index, tf.int32)], 0, chunk - length + 1,
         dtype=tf.int32)
-    return codes[start:start + length]
+    return tf.ensure_shape(codes[start:start + length], [length])
 
   ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE,
                           deterministic=True)

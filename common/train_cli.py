@@ -18,6 +18,12 @@ OVERRIDE_FLAGS = ("batch_size", "seq_len", "num_windows", "learning_rate",
                   "grad_clip_norm", "seed")
 
 
+def quiet_logs():
+  """Only warnings from absl/TF Python logging (no per-checkpoint INFO)."""
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.set_verbosity(logging.WARNING)
+
+
 def define_flags(family, default_preset):
   flags.DEFINE_string("data_dir", None, "A corpus made by common.prepare.")
   flags.DEFINE_string("model_dir", None, "Where the config, checkpoints and "
@@ -65,6 +71,7 @@ def main(family, build_model, audio_summary=None):
   """Parses the flags into a config and trains; returns the exit code."""
   from common import trainer  # pylint: disable=g-import-not-at-top
   from common import prepare  # pylint: disable=g-import-not-at-top
+  quiet_logs()
   f = flags.FLAGS
   try:
     config = config_from_flags(family)

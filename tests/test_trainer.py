@@ -65,9 +65,9 @@ def test_checkpoints_best_and_config_are_written(prepared_corpus, tmp_path):
   assert os.listdir(tmp_path / "train") and os.listdir(tmp_path / "val")
 
 
-def test_training_loss_falls_below_uniform(prepared_corpus, tmp_path):
+def test_training_loss_falls_below_uniform(periodic_corpus, tmp_path):
   result = train_quietly(toy_config(num_steps=40, learning_rate=0.01,
-                                    validate_every=40), prepared_corpus,
+                                    validate_every=40), periodic_corpus,
                          tmp_path)
   assert result["train_bits"] < 7.5  # uniform over 256 codes is 8
 
