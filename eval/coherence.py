@@ -88,8 +88,8 @@ spectrogram (10 log10(power + 1e-10), dB) -> 128 values, and of 20 MFCCs
 (DCT-II of that log-mel) -> 40 values. fd_logmel / fd_mfcc: Frechet distance
 between Gaussians fitted to the pooled windows of the real and generated sets,
 ||mu_a - mu_b||^2 + tr(C_a + C_b - 2 (C_a C_b)^{1/2}), with eps = 1e-6 added to
-the covariance diagonals (few windows make them singular), scipy.linalg.sqrtm,
-and the imaginary part of the square root dropped. Like FAD, the value is
+the covariance diagonals (few windows make them singular) and the trace of the
+square root taken from symmetric eigendecompositions. Like FAD, the value is
 biased upwards with few windows: only compare numbers computed from the same
 number of windows. No pretrained-embedding distance (VGGish/OpenL3 FAD) is
 provided: no PyPI package ships such weights inside its wheel (openl3 is an
@@ -101,7 +101,6 @@ import math
 
 import librosa
 import numpy as np
-import scipy.linalg
 
 _POWER_EPS = 1e-10
 _CHROMA_N_FFT = 4096
@@ -597,8 +596,10 @@ def frechet_distance(features_a, features_b, eps=1e-6):
   """Frechet distance between Gaussians fitted to two feature sets.
 
   FD = ||mu_a - mu_b||^2 + tr(C_a + C_b - 2 sqrtm(C_a C_b)), with eps added to
-  both covariance diagonals (small sets give singular covariances) and the
-  imaginary part of sqrtm dropped (numerical noise).
+  both covariance diagonals (small sets give singular covariances). The trace
+  of the matrix square root is computed as sum(sqrt(eig(S C_b S))) with
+  S = sqrtm(C_a) from a symmetric eigendecomposition: the same value as
+  scipy.linalg.sqrtm, about 50x faster.
 
   Args:
     features_a: [n_a, D] with n_a >= 2.
@@ -616,9 +617,12 @@ def frechet_distance(features_a, features_b, eps=1e-6):
   eye = np.eye(features_a.shape[1])
   cov_a = np.atleast_2d(np.cov(features_a, rowvar=False)) + eps * eye
   cov_b = np.atleast_2d(np.cov(features_b, rowvar=False)) + eps * eye
-  covmean = np.real(scipy.linalg.sqrtm(cov_a @ cov_b))
+  vals_a, vecs_a = np.linalg.eigh(cov_a)
+  sqrt_a = (vecs_a * np.sqrt(np.clip(vals_a, 0.0, None))) @ vecs_a.T
+  inner = np.linalg.eigvalsh(sqrt_a @ cov_b @ sqrt_a)
+  trace_sqrt = np.sum(np.sqrt(np.clip(inner, 0.0, None)))
   distance = (np.sum((mu_a - mu_b) ** 2) + np.trace(cov_a) + np.trace(cov_b)
-              - 2.0 * np.trace(covmean))
+              - 2.0 * trace_sqrt)
   return float(max(distance, 0.0))
 
 

@@ -1,0 +1,306 @@
+"""eval/report.py: files written, metrics.json content, links, best marking.
+
+`sample_results(audio_dir, report_dir)` builds a synthetic results dict with
+every piece the writer handles (real clips, generations, prompts and
+continuations, originals and reconstructions, likelihood, speed, coherence
+plots, a null metric, a missing audio file, a row without audio); it is also
+used to render the sample report by hand:
+
+    python -c "import sys; sys.path.insert(0, 'tests'); import test_report; \\
+        test_report.render_sample('/tmp/sample_report')"
+"""
+
+import json
+import os
+import re
+import shutil
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+from conftest import tone, write_audio
+from eval import report
+
+SAMPLE_RATE = 16000
+C, F, G, AM = ((261.6, 329.6, 392.0), (349.2, 440.0, 523.3),
+               (392.0, 493.9, 587.3), (220.0, 261.6, 329.6))
+
+
+def _piece(chords, seconds, noise=0.0, seed=0):
+  per = seconds / len(chords)
+  x = np.concatenate([tone(c, per, SAMPLE_RATE, 0.5) for c in chords])
+  if noise:
+    x = x + noise * np.random.default_rng(seed).standard_normal(x.size)
+  return np.clip(x, -1, 1).astype(np.float32)
+
+
+def sample_results(audio_dir, report_dir, seconds=4.0):
+  """A results dict; audio under report_dir (relative) and audio_dir (abs)."""
+  def rel(name, x):
+    write_audio(os.path.join(report_dir, "audio", name), x, SAMPLE_RATE)
+    return "audio/" + name
+
+  def absolute(name, x):
+    return write_audio(os.path.join(audio_dir, name), x, SAMPLE_RATE)
+
+  os.makedirs(os.path.join(report_dir, "audio"), exist_ok=True)
+  os.makedirs(audio_dir, exist_ok=True)
+  real_a = rel("real a.wav", _piece([C, F, G, C], seconds))  # space: quoting
+  real_b = rel("real_b.wav", _piece([AM, F, C, G], seconds))
+  prompt = rel("prompt.wav", _piece([C, G], seconds / 2))
+  lags = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+  return {
+      "title": "Sample report",
+      "created": "2026-01-01T00:00:00+00:00",
+      "notes": ["Synthetic numbers for the tests."],
+      "settings": {"seed": 0, "seconds": seconds, "sample_rate": SAMPLE_RATE,
+                   "prompt_seconds": seconds / 2, **report.environment()},
+      "models": {
+          "samplernn": {
+              "family": "samplernn",
+              "description": "3-tier SampleRNN, 256 mu-law levels",
+              "metrics": {"nll_bits_per_sample": 4.1,
+                          "nll_bits_per_16bit_sample": 11.2,
+                          "structure_z": 1.2, "collapse_fraction": 0.25,
+                          "drift_slope_db_per_min": 3.4,
+                          "fd_logmel": 410.0, "fd_mfcc": float("nan"),
+                          "samples_per_second": 2.0e4},
+              "ci": {"structure_z": [0.4, 2.0],
+                     "collapse_fraction": [0.0, 0.5]},
+              "audio": {
+                  "generations": [
+                      absolute("srnn_gen0.wav", _piece([C, AM, F, G],
+                                                       seconds, 0.02, 1)),
+                      {"path": absolute("srnn_gen1.wav",
+                                        _piece([G, C], seconds, 0.05, 2)),
+                       "label": "generation 1"},
+                  ],
+                  "prompts": [prompt],
+                  "continuations": [absolute("srnn_cont0.wav", _piece(
+                      [C, G, F, C], seconds, 0.02, 3))],
+              },
+              "plots": {
+                  "similarity_vs_lag": {"lags_s": lags, "values": [
+                      0.3, 0.1, 0.0, -0.05, None, float("nan")]},
+                  "drift": {"times_s": [2.5, 7.5, 12.5, 17.5],
+                            "drift_db": [0.0, 1.5, 2.5, 4.0]},
+                  "speed": {"batch_sizes": [1, 4, 16],
+                            "samples_per_second": [3000, 9000, 20000]},
+              },
+              "notes": ["trained 2k steps"],
+          },
+          "wavenet": {
+              "family": "wavenet",
+              "metrics": {"nll_bits_per_sample": 3.6,
+                          "nll_bits_per_16bit_sample": 10.9,
+                          "lsd_db": 9.5, "mstft_sc_db": -6.0, "f0_rpa": None,
+                          "structure_z": 0.4, "collapse_fraction": 0.0,
+                          "drift_slope_db_per_min": 1.0, "fd_logmel": 380.0,
+                          "fd_mfcc": 120.0, "samples_per_second": 900.0},
+              "ci": {"lsd_db": [8.0, 11.0], "mstft_sc_db": [-7.0, -5.0]},
+              "audio": {
+                  "originals": [real_a, real_b],
+                  "reconstructions": [
+                      absolute("wn_rec_a.wav", _piece([C, F, G, C], seconds,
+                                                      0.03, 4)),
+                      "audio/does_not_exist.wav"],
+                  "prompts": [prompt],
+                  "continuations": [absolute("wn_cont0.wav", _piece(
+                      [C, G, AM, F], seconds, 0.01, 5))],
+              },
+              "plots": {
+                  "similarity_vs_lag": {"lags_s": lags, "values": [
+                      0.2, 0.05, -0.02, -0.04, -0.05, -0.06]},
+                  "drift": {"times_s": [2.5, 7.5, 12.5, 17.5],
+                            "drift_db": [0.0, 0.8, 1.0, 1.2]},
+                  "speed": {"batch_sizes": [1, 4, 16],
+                            "samples_per_second": [120, 400, 900]},
+              },
+          },
+          "real": {  # Listed last: must be displayed first.
+              "family": "real",
+              "metrics": {"structure_z": 3.5, "collapse_fraction": 0.0,
+                          "drift_slope_db_per_min": 0.2, "fd_logmel": 150.0,
+                          "fd_mfcc": 60.0},
+              "audio": {"clips": [real_a, real_b]},
+              "plots": {"similarity_vs_lag": {"lags_s": lags, "values": [
+                  0.5, 0.3, 0.2, 0.25, 0.1, 0.0]},
+                        "drift": {"times_s": [2.5, 7.5, 12.5, 17.5],
+                                  "drift_db": [0.0, 0.5, 0.6, 0.5]}},
+          },
+          "empty folder": {"family": "folder", "metrics": {
+              "structure_z": None, "collapse_fraction": 1.0}},
+      },
+      "metric_info": {"custom_score": {"label": "Custom", "unit": "pts",
+                                       "better": "higher", "help": "x"}},
+  }
+
+
+def render_sample(report_dir, seconds=12.0):
+  """Writes the sample report to report_dir (for looking at it)."""
+  report_dir = os.path.abspath(report_dir)
+  source = os.path.join(os.path.dirname(report_dir), "sample_audio_src")
+  results = sample_results(source, report_dir, seconds)
+  return report.write_report(report_dir, results)
+
+
+class _Parser(HTMLParser):
+
+  def __init__(self):
+    super().__init__()
+    self.tags = []
+
+  def handle_starttag(self, tag, attrs):
+    self.tags.append((tag, dict(attrs)))
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+  root = tmp_path_factory.mktemp("report")
+  report_dir = str(root / "out")
+  results = sample_results(str(root / "elsewhere"), report_dir)
+  paths = report.write_report(report_dir, results, notes="an extra note")
+  with open(paths["index"], encoding="utf-8") as f:
+    page = f.read()
+  parser = _Parser()
+  parser.feed(page)
+  return {"dir": report_dir, "paths": paths, "page": page,
+          "tags": parser.tags, "results": results}
+
+
+def test_files_exist(written):
+  for name in ("index.html", "metrics.json", "results.json", "report.md",
+               "plots/similarity_vs_lag.png", "plots/drift.png",
+               "plots/speed.png"):
+    assert os.path.isfile(os.path.join(written["dir"], name)), name
+  assert not [f for f in os.listdir(written["dir"]) if ".tmp" in f]
+
+
+def test_metrics_json_has_every_model_and_metric(written):
+  with open(os.path.join(written["dir"], "metrics.json")) as f:
+    data = json.load(f)  # Strict JSON: NaN would have become null.
+  assert set(data["metrics"]) == set(written["results"]["models"])
+  for name, model in written["results"]["models"].items():
+    for key in model["metrics"]:
+      assert key in data["metrics"][name], (name, key)
+  assert data["metrics"]["samplernn"]["fd_mfcc"] is None
+  assert data["metrics"]["wavenet"]["f0_rpa"] is None
+  assert data["metrics"]["samplernn"]["structure_z_ci"] == [0.4, 2.0]
+  assert data["metrics"]["wavenet"]["lsd_db"] == 9.5
+  assert data["families"]["real"] == "real"
+  assert data["versions"]["numpy"] == np.__version__
+  assert data["settings"]["seed"] == 0
+  assert data["machine"]["cpu_count"] == os.cpu_count()
+  assert data["metric_info"]["lsd_db"]["better"] == "lower"
+  # results.json re-renders.
+  with open(os.path.join(written["dir"], "results.json")) as f:
+    again = json.load(f)
+  assert list(again["models"])[0] == "real"
+
+
+def test_every_link_resolves(written):
+  assert report.check_links(written["dir"]) == []
+  assert written["paths"]["missing_links"] == []
+  srcs = [a.get("src") or a.get("href") for tag, a in written["tags"]
+          if tag in ("img", "audio", "source", "a", "link", "script")]
+  assert srcs
+  for link in srcs:
+    assert not re.match(r"^[a-z]+:", link or ""), link  # Nothing external.
+  audios = [a for tag, a in written["tags"] if tag == "audio"]
+  assert audios and all(a.get("preload") == "none" for a in audios)
+  assert all("controls" in a for a in audios)
+  images = [a["src"] for tag, a in written["tags"] if tag == "img"]
+  assert len(images) >= 9  # 3 plots + one per shown audio file.
+  assert not [t for t, _ in written["tags"] if t == "script"]
+
+
+def test_audio_copied_and_missing_noted(written):
+  results = json.load(open(os.path.join(written["dir"], "results.json")))
+  gens = results["models"]["samplernn"]["audio"]["generations"]
+  assert gens[0]["path"].startswith("audio/samplernn/generations/")
+  assert gens[1]["label"] == "generation 1"
+  assert any("does_not_exist" in n
+             for n in results["models"]["wavenet"]["notes"])
+  # Aligned lists stay aligned: the missing reconstruction is a placeholder.
+  recon = results["models"]["wavenet"]["audio"]["reconstructions"]
+  assert len(recon) == 2 and recon[1]["path"] is None
+  assert "real%20a.wav" in written["page"]
+
+
+def test_rerender_from_results_json(written, tmp_path):
+  copy = str(tmp_path / "copy")
+  shutil.copytree(written["dir"], copy)
+  with open(os.path.join(copy, "results.json")) as f:
+    saved = json.load(f)
+  paths = report.write_report(copy, saved, max_audio=0)
+  assert paths["missing_links"] == []
+  with open(paths["results"]) as f:
+    again = json.load(f)
+  assert again["models"] == saved["models"]
+
+
+def _row_cells(page, key):
+  """Cells of the full-table row whose metric tooltip ends with [key]."""
+  match = re.search(r"<tr><td><span class=\"metric\" title=\"[^\"]*\[" +
+                    re.escape(key) + r"\]\">.*?</tr>", page)
+  assert match, key
+  return re.findall(r"<td( class=\"best\")?>(.*?)</td>", match.group(0))[1:]
+
+
+def test_best_marking_respects_direction(written):
+  results = report.normalise(written["results"])
+  assert report.best_models(results, "nll_bits_per_sample") == {"wavenet"}
+  assert report.best_models(results, "samples_per_second") == {"samplernn"}
+  assert report.best_models(results, "fd_logmel") == {"wavenet"}  # not real
+  assert report.best_models(results, "structure_z") == {"samplernn"}
+  assert report.best_models(results, "collapse_fraction") == {"wavenet"}
+  assert report.best_models(results, "drift_slope_db_per_min") == set()
+  assert report.best_models(results, "lsd_db") == set()  # one row only
+  # In the page: columns are real, samplernn, wavenet, empty folder.
+  cells = _row_cells(written["page"], "nll_bits_per_sample")
+  assert [bool(best) for best, _ in cells] == [False, False, True, False]
+  cells = _row_cells(written["page"], "samples_per_second")
+  assert [bool(best) for best, _ in cells] == [False, True, False, False]
+
+
+def test_null_metrics_render_as_dash(written):
+  cells = _row_cells(written["page"], "fd_mfcc")
+  assert cells[1][1].startswith("\u2014")  # samplernn: NaN
+  cells = _row_cells(written["page"], "f0_rpa")
+  assert cells[2][1].startswith("\u2014")  # wavenet: None
+  with open(os.path.join(written["dir"], "report.md"), encoding="utf-8") as f:
+    markdown = f.read()
+  assert "\u2014" in markdown and "**3.60**" in markdown
+  assert "an extra note" in markdown and "an extra note" in written["page"]
+
+
+def test_sections_and_legend(written):
+  for section in ("summary", "likelihood", "reconstructions", "generations",
+                  "coherence", "speed", "settings"):
+    assert f'<section id="{section}">' in written["page"]
+  assert "What the metrics mean" in written["page"]
+  assert "Custom" in written["page"]  # caller's metric_info is used.
+
+
+def test_empty_results_and_check_links(tmp_path):
+  paths = report.write_report(str(tmp_path / "empty"), {})
+  assert paths["missing_links"] == []
+  with open(paths["metrics"]) as f:
+    assert json.load(f)["metrics"] == {}
+  page = tmp_path / "page"
+  page.mkdir()
+  (page / "index.html").write_text(
+      '<a href="#x">a</a><img src="data:image/png;base64,AA">'
+      '<img src="gone.png"><a href="https://example.com/">e</a>'
+      '<audio src="../outside.wav"></audio>')
+  (tmp_path / "outside.wav").write_bytes(b"x")
+  assert report.check_links(str(page)) == [
+      "gone.png", "https://example.com/", "../outside.wav"]
+
+
+def test_fmt():
+  assert report.fmt(None) == report.fmt(float("nan")) == "\u2014"
+  assert report.fmt(12345.6) == "12,346"
+  assert report.fmt(0.5) == "0.500"
+  assert report.fmt(-6.0) == "-6.00"
