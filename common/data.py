@@ -21,6 +21,7 @@ between input pipelines (workers).
 
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from common import prepare
@@ -139,3 +140,31 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
                           deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def read_files(data_dir, split, max_files=None):
+  """Whole source files of a split, reassembled from their chunks.
+
+  Returns a list of (manifest file entry, int32 codes `[num_samples]`) in
+  manifest order, at most `max_files` of them. Meant for evaluation on
+  modest splits (each file is held in memory).
+  """
+  man = manifest(data_dir)
+  entries = [(i, f) for i, f in enumerate(man["files"]) if f["split"] == split]
+  if max_files is not None:
+    entries = entries[:max_files]
+  if not entries:
+    return []
+  wanted = {i: f for i, f in entries}
+  codes = {i: np.zeros(f["num_samples"], np.int32) for i, f in entries}
+  parse = _decoder(man["settings"]["q_levels"])
+  shards = sorted({f["shard"] for _, f in entries})
+  for record in tf.data.TFRecordDataset(
+      [os.path.join(data_dir, s) for s in shards]):
+    ex = tf.io.parse_single_example(record, _FEATURES)
+    index = int(ex["file_index"])
+    if index in wanted:
+      chunk = parse(record).numpy()
+      offset = int(ex["offset"])
+      codes[index][offset:offset + len(chunk)] = chunk
+  return [(wanted[i], codes[i]) for i, _ in entries]

@@ -176,9 +176,9 @@ DEFAULT_METRIC_INFO = {
         "Sequential repetition (4 s of chroma coming back >= 5 s later) as a "
         "z-score against 1 s block shuffles of the same clip. ~0 for noise "
         "or structureless audio; real music with repeats scores well above "
-        "2. Needs clips of at least 9 s."),
+        "2. Needs clips of at least 10 s."),
     "structure_score": _info(
-        "Structure score", "cosine", None, "coherence",
+        "Structure score", "correlation", None, "coherence",
         "The raw repetition statistic behind structure z."),
     "collapse_fraction": _info(
         "Collapse fraction", "", "lower", "coherence",

@@ -229,7 +229,8 @@ def _plots(rows, curves):
 
 def score(real_dir, generated, report_dir, reconstructions_of=None,
           sample_rate=16000, seed=0, overwrite=False, with_f0=True,
-          flatness_margin=10.0, title=None, progress=True, max_audio=8):
+          flatness_margin=10.0, title=None, progress=True, max_audio=8,
+          write=True):
   """Scores folders against real audio and writes a report; see module doc.
 
   Args:
@@ -246,6 +247,9 @@ def score(real_dir, generated, report_dir, reconstructions_of=None,
     title: Page title.
     progress: tqdm bars on stderr.
     max_audio: Most players per folder on the page (all files are copied).
+    write: write the report; False returns the results dict (audio already
+      copied into `report_dir/audio/`) for a caller that adds to it, as
+      `eval.compare` does, and skips the check that report_dir is empty.
 
   Returns:
     The results dict passed to `report.write_report`.
@@ -267,7 +271,8 @@ def score(real_dir, generated, report_dir, reconstructions_of=None,
     _check_folder(folder, f"--generated {name}")
   if reconstructions_of:
     _check_folder(reconstructions_of, "--reconstructions_of")
-  _check_report_dir(report_dir, overwrite)
+  if write:
+    _check_report_dir(report_dir, overwrite)
 
   real, real_skipped = load_folder(real_dir, sample_rate, progress, REAL_NAME)
   real_audios = [clip for _, _, clip in real]
@@ -309,7 +314,7 @@ def score(real_dir, generated, report_dir, reconstructions_of=None,
     usable = sum(np.isfinite(r["structure_z"]) for r in rows)
     if usable < len(rows):
       notes.append(f"structure_z defined for {usable} of {len(rows)} files "
-                   "(needs >= 9 s of non-silent, varying audio)")
+                   "(needs >= 10 s of non-silent, varying audio)")
     audios = [clip for _, _, clip in clips]
     if is_real:
       fd, fd_notes = _fd(*_real_halves(real_audios), sample_rate)
@@ -384,6 +389,8 @@ def score(real_dir, generated, report_dir, reconstructions_of=None,
       "notes": result_notes,
       "settings": settings, "models": models,
   }
+  if not write:
+    return results
   written = report.write_report(report_dir, results, max_audio=max_audio,
                                 progress=progress)
   results["paths"] = {k: v for k, v in written.items()
@@ -395,23 +402,27 @@ def score(real_dir, generated, report_dir, reconstructions_of=None,
 # Command line.
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("real", None, "Folder of real audio: the reference.")
-flags.DEFINE_multi_string(
-    "generated", [], "NAME=DIR of audio to score (repeatable); a bare DIR is "
-    "named after its folder.")
-flags.DEFINE_string("report_dir", None, "Output folder of the report.")
-flags.DEFINE_string("reconstructions_of", None,
-                    "Folder of originals: generated files with the same stem "
-                    "are scored as their reconstructions.")
-flags.DEFINE_integer("sample_rate", 16000, "Rate audio is loaded at (Hz).")
-flags.DEFINE_integer("seed", 0, "Seed of the structure null and bootstrap.")
-flags.DEFINE_bool("overwrite", False,
-                  "Replace an existing report in --report_dir.")
-flags.DEFINE_bool("f0", True, "pYIN f0 agreement of reconstructions (slow).")
-flags.DEFINE_float("flatness_margin", 10.0,
-                   "Widening of the real flatness range for collapse.")
-flags.DEFINE_integer("max_audio", 8, "Most players per folder on the page.")
-flags.DEFINE_string("title", None, "Page title.")
+
+
+def define_flags():
+  """The CLI's flags (defined only when run as a script)."""
+  flags.DEFINE_string("real", None, "Folder of real audio: the reference.")
+  flags.DEFINE_multi_string(
+      "generated", [], "NAME=DIR of audio to score (repeatable); a bare DIR is "
+      "named after its folder.")
+  flags.DEFINE_string("report_dir", None, "Output folder of the report.")
+  flags.DEFINE_string("reconstructions_of", None,
+                      "Folder of originals: generated files with the same stem "
+                      "are scored as their reconstructions.")
+  flags.DEFINE_integer("sample_rate", 16000, "Rate audio is loaded at (Hz).")
+  flags.DEFINE_integer("seed", 0, "Seed of the structure null and bootstrap.")
+  flags.DEFINE_bool("overwrite", False,
+                    "Replace an existing report in --report_dir.")
+  flags.DEFINE_bool("f0", True, "pYIN f0 agreement of reconstructions (slow).")
+  flags.DEFINE_float("flatness_margin", 10.0,
+                     "Widening of the real flatness range for collapse.")
+  flags.DEFINE_integer("max_audio", 8, "Most players per folder on the page.")
+  flags.DEFINE_string("title", None, "Page title.")
 
 
 def main(argv):
@@ -445,6 +456,7 @@ def main(argv):
 
 
 def run():
+  define_flags()
   app.run(main)
 
 
