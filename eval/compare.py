@@ -34,6 +34,7 @@ A model may be evaluated on its own corpus with `--model_data=NAME=DIR`
 import os
 import shutil
 import sys
+import tempfile
 import time
 import warnings
 
@@ -45,9 +46,6 @@ from common import data as data_lib
 from common import quantization
 from eval import report
 from eval import score as score_lib
-
-STAGING = ".staging"
-
 
 class CompareError(ValueError):
   """A user error; the message is one line."""
@@ -126,9 +124,6 @@ def compare(models, data_dir, report_dir, model_data=None, seconds=60.0,
 
   Returns the results dict (see `eval.report`).
   """
-  from eval import families  # pylint: disable=g-import-not-at-top
-  from eval import metrics  # pylint: disable=g-import-not-at-top
-  from eval import speed  # pylint: disable=g-import-not-at-top
   if not models:
     raise CompareError("no --model given")
   model_data = dict(model_data or {})
@@ -136,8 +131,24 @@ def compare(models, data_dir, report_dir, model_data=None, seconds=60.0,
     if name not in models:
       raise CompareError(f"--model_data names {name!r}, which is no --model")
   score_lib._check_report_dir(report_dir, overwrite)  # pylint: disable=protected-access
-  stage = os.path.join(report_dir, STAGING)
-  shutil.rmtree(stage, ignore_errors=True)
+  # Audio is made in a scratch folder; the report copies what it shows.
+  stage = tempfile.mkdtemp(prefix="neuralsynth-compare-")
+  try:
+    return _compare(models, data_dir, report_dir, model_data, seconds,
+                    num_seqs, clips, clip_seconds, prime_seconds, seed,
+                    temperature, nll_batches, speed_batches, speed_seconds,
+                    checkpoint, with_f0, progress, title, log, stage)
+  finally:
+    shutil.rmtree(stage, ignore_errors=True)
+
+
+def _compare(models, data_dir, report_dir, model_data, seconds, num_seqs,
+             clips, clip_seconds, prime_seconds, seed, temperature,
+             nll_batches, speed_batches, speed_seconds, checkpoint, with_f0,
+             progress, title, log, stage):
+  from eval import families  # pylint: disable=g-import-not-at-top
+  from eval import metrics  # pylint: disable=g-import-not-at-top
+  from eval import speed  # pylint: disable=g-import-not-at-top
   started = time.time()
 
   loaded = {}
@@ -287,7 +298,6 @@ def compare(models, data_dir, report_dir, model_data=None, seconds=60.0,
       speed_batches=list(speed_batches), matmul_gflops=round(matmul_rate, 2),
       checkpoint=checkpoint, seconds_taken=round(time.time() - started, 1))
   report.write_report(report_dir, results, progress=progress)
-  shutil.rmtree(stage, ignore_errors=True)
   return results
 
 
