@@ -20,6 +20,10 @@ def atomic_path(path):
   fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{ext}",
                              dir=directory)
   os.close(fd)
+  # mkstemp makes the file private (0600); give it the usual permissions.
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o666 & ~umask)
   try:
     yield tmp
     os.replace(tmp, path)

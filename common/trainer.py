@@ -286,9 +286,6 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     finite = strat.reduce("SUM", finite, axis=None) / replicas
     return loss, norm, finite, new_state
 
-  def initial_state():
-    return strat.run(lambda: model.initial_state(batch // replicas))
-
   def split_windows(dist_crop):
     return strat.run(lambda c: tuple(model_api.windows(c, seq_len, context)),
                      (dist_crop,))
@@ -320,7 +317,9 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
       dist_crop = next(iterator)
       if summary_crop is None:
         summary_crop = strat.experimental_local_results(dist_crop)[0]
-      state = initial_state()
+      # The first window starts from the model's (learned) initial state,
+      # built inside the gradient tape so that it trains: `()` says so.
+      state = ()
       windows = split_windows(dist_crop)
       done = 0
       for window in windows:
