@@ -1,0 +1,281 @@
+"""Tests for the WaveNet autoencoder (wavenet/) on the tiny presets.
+
+tiny: 2 stages x 3 layers (dilations 1, 2, 4, 1, 2, 4; receptive field 31
+samples), width 16, hop 32, bottleneck 4.
+"""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import config as config_lib
+from common import model_api
+from common import quantization
+from wavenet import fastgen
+from wavenet import layers
+from wavenet import model as model_lib
+
+PRESETS = ("tiny", "tiny_unconditional")
+
+
+def _build(preset, seed=0):
+  keras.utils.set_random_seed(seed)
+  config = config_lib.load("wavenet", preset)
+  return model_api.build(model_lib.build_model(config))
+
+
+_MODELS = {}
+
+
+def _shared(preset):
+  """One untrained model per preset for the tests that do not train it."""
+  if preset not in _MODELS:
+    _MODELS[preset] = _build(preset)
+  return _MODELS[preset]
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def model(request):
+  return _shared(request.param)
+
+
+@pytest.fixture(scope="module")
+def autoencoder():
+  return _shared("tiny")
+
+
+def _embeddings(model, batch, num_samples, seed=0):
+  if not model.conditioned:
+    return None
+  frames = layers.num_frames(num_samples, model.hop_length)
+  return tf.random.stateless_normal([batch, frames, model.bottleneck_width],
+                                    [seed, 7])
+
+
+def _random_codes(batch, num_samples, seed=0):
+  return tf.random.stateless_uniform([batch, num_samples], [seed, 3], 0, 256,
+                                     tf.int32)
+
+
+# --- model API --------------------------------------------------------------
+
+
+def test_presets_load_and_tiny_builds():
+  assert {"nsynth", "small", "small_unconditional", "tiny",
+          "tiny_unconditional"} <= set(config_lib.list_presets("wavenet"))
+  nsynth = config_lib.load("wavenet", "nsynth")
+  assert (nsynth["width"], nsynth["skip_width"], nsynth["num_layers"],
+          nsynth["ae_width"], nsynth["hop_length"],
+          nsynth["bottleneck_width"]) == (512, 256, 30, 128, 512, 16)
+  for preset in config_lib.list_presets("wavenet"):
+    config = config_lib.load("wavenet", preset)
+    assert config["sample_rate"] is None
+    assert (config["quantization"], config["q_levels"]) == ("mu_law", 256)
+
+
+def test_call_follows_model_api(model):
+  codes = _random_codes(2, 100)
+  logits, state = model(codes, model.initial_state(2), training=True)
+  assert model.context_length == 0
+  assert state == () and model.initial_state(5) == ()
+  assert logits.shape == (2, 100, 256) and logits.dtype == tf.float32
+  # The autoencoder's call encodes the same window.
+  expected = model.decode_logits(
+      codes, model.encode(codes) if model.conditioned else None)
+  np.testing.assert_allclose(logits, expected, atol=1e-6)
+
+
+def test_receptive_field(autoencoder):
+  assert autoencoder.receptive_field == 1 + 2 + 2 * 2 * (1 + 2 + 4)
+
+
+# --- causality and the encoder ----------------------------------------------
+
+
+def test_decoder_is_causal(model):
+  codes = _random_codes(1, 120).numpy()
+  embeddings = _embeddings(model, 1, 120)
+  before = model.decode_logits(codes, embeddings).numpy()
+  changed = codes.copy()
+  changed[0, 70] = (changed[0, 70] + 128) % 256
+  after = model.decode_logits(changed, embeddings).numpy()
+  # logits[:, t] predicts codes[:, t] from codes[:, :t]: up to and including
+  # t = 70 nothing may change, and sample 71 must see the change.
+  np.testing.assert_allclose(after[:, :71], before[:, :71], atol=1e-6)
+  assert np.abs(after[:, 71] - before[:, 71]).max() > 1e-4
+
+
+@pytest.mark.parametrize("num_samples", [1, 31, 32, 33, 100, 256, 257])
+def test_encoder_frames_are_ceil_of_samples_over_hop(autoencoder,
+                                                     num_samples):
+  embeddings = autoencoder.encode(_random_codes(2, num_samples))
+  frames = -(-num_samples // 32)
+  assert embeddings.shape == (2, frames, 4)
+  assert layers.num_frames(num_samples, 32) == frames
+
+
+def test_frame_average_counts_only_real_samples():
+  x = tf.reshape(tf.range(10, dtype=tf.float32), [1, 10, 1])
+  means = layers.frame_average(x, 4)[0, :, 0].numpy()
+  np.testing.assert_allclose(means, [1.5, 5.5, 8.5])
+  up = layers.upsample_frames(tf.constant([[[1.0], [2.0], [3.0]]]), 4, 10)
+  np.testing.assert_array_equal(up[0, :, 0], [1] * 4 + [2] * 4 + [3] * 2)
+
+
+def test_embeddings_scale_with_length_and_frames_are_local(autoencoder):
+  codes = _random_codes(1, 32 * 8).numpy()
+  short = autoencoder.encode(codes[:, :32 * 4]).numpy()
+  long = autoencoder.encode(codes).numpy()
+  assert long.shape[1] == 2 * short.shape[1] == 8
+  # The non-causal encoder sees a few samples across frame edges only: the
+  # frames well inside both windows agree.
+  np.testing.assert_allclose(long[:, :3], short[:, :3], atol=1e-5)
+
+
+# --- fast generation ----------------------------------------------------------
+
+
+def test_cached_generation_equals_naive_recomputation(model):
+  num_samples = 80  # > receptive field (31) and several frames (hop 32)
+  embeddings = _embeddings(model, 2, num_samples)
+  kwargs = dict(batch_size=2, embeddings=embeddings, seed=5,
+                temperature=[1.0, 0.7], return_logits=True)
+  fast_codes, fast_logits = fastgen.generate(model, num_samples,
+                                             block_size=32, **kwargs)
+  slow_codes, slow_logits = fastgen.naive_generate(model, num_samples,
+                                                   **kwargs)
+  np.testing.assert_array_equal(fast_codes, slow_codes)
+  np.testing.assert_allclose(fast_logits, slow_logits, atol=1e-4)
+
+
+def test_cached_logits_equal_teacher_forcing_on_long_output(model):
+  num_samples = 700  # many receptive fields and frames
+  embeddings = _embeddings(model, 3, num_samples)
+  codes, logits = fastgen.generate(model, num_samples, batch_size=3,
+                                   embeddings=embeddings, seed=1,
+                                   return_logits=True)
+  assert codes.shape == (3, num_samples) and codes.dtype == np.int32
+  assert codes.min() >= 0 and codes.max() < 256
+  np.testing.assert_allclose(logits, model.decode_logits(codes, embeddings),
+                             atol=1e-4)
+
+
+def test_block_size_and_streaming_do_not_change_output(model):
+  num_samples = 200  # not a multiple of any block size below
+  embeddings = _embeddings(model, 2, num_samples)
+  kwargs = dict(batch_size=2, embeddings=embeddings, seed=3)
+  reference = fastgen.generate(model, num_samples, block_size=32, **kwargs)
+  for block_size in (96, 256):
+    np.testing.assert_array_equal(
+        fastgen.generate(model, num_samples, block_size=block_size, **kwargs),
+        reference)
+  blocks = []
+  result = fastgen.generate(model, num_samples, block_size=64,
+                            on_block=lambda start, c: blocks.append((start, c)),
+                            **kwargs)
+  assert result is None
+  assert [start for start, _ in blocks] == [0, 64, 128, 192]
+  assert [c.shape for _, c in blocks] == [(2, 64)] * 3 + [(2, 8)]
+  np.testing.assert_array_equal(np.concatenate([c for _, c in blocks], 1),
+                                reference)
+
+
+def test_temperature_per_sequence_and_seeds(model):
+  num_samples = 64
+  embeddings = _embeddings(model, 3, num_samples)
+  run = lambda seed, temperature: fastgen.generate(
+      model, num_samples, batch_size=3, embeddings=embeddings, seed=seed,
+      temperature=temperature, block_size=64)
+  mixed = run(1, [0.0, 1.0, 0.5])
+  np.testing.assert_array_equal(run(1, [0.0, 1.0, 0.5]), mixed)
+  # Each row is what it would be with that temperature for the whole batch.
+  np.testing.assert_array_equal(mixed[0], run(1, 0.0)[0])
+  np.testing.assert_array_equal(mixed[1], run(1, 1.0)[1])
+  np.testing.assert_array_equal(mixed[2], run(1, 0.5)[2])
+  other_seed = run(2, [0.0, 1.0, 0.5])
+  np.testing.assert_array_equal(other_seed[0], mixed[0])  # argmax: no noise
+  assert (other_seed[1] != mixed[1]).mean() > 0.5
+
+
+def test_decode_logits_needs_enough_frames(autoencoder):
+  with pytest.raises(ValueError, match="frames"):
+    autoencoder.decode_logits(tf.zeros([1, 65], tf.int32), tf.zeros([1, 2, 4]))
+  with pytest.raises(ValueError, match="needs embeddings"):
+    autoencoder.decode_logits(tf.zeros([1, 8], tf.int32))
+
+
+def test_generation_argument_errors(autoencoder):
+  with pytest.raises(ValueError, match="needs embeddings"):
+    fastgen.generate(autoencoder, 10, batch_size=1)
+  with pytest.raises(ValueError, match="frames"):
+    fastgen.generate(autoencoder, 100, embeddings=tf.zeros([1, 3, 4]))
+  with pytest.raises(ValueError, match="multiple of hop_length"):
+    fastgen.generate(autoencoder, 10, embeddings=tf.zeros([1, 1, 4]),
+                     block_size=48)
+  with pytest.raises(ValueError, match="temperature"):
+    fastgen.generate(autoencoder, 10, embeddings=tf.zeros([2, 1, 4]),
+                     temperature=[1.0, 1.0, 1.0])
+
+
+def test_flops_per_sample_counts_nsynth_step():
+  config = config_lib.load("wavenet", "nsynth")
+  per_layer = 2 * (3 * 512 * 1024 + 512 * 768)
+  assert abs(fastgen.flops_per_sample(config) / (30 * per_layer) - 1) < 0.02
+
+
+def test_benchmark_reports_speeds():
+  result = fastgen.benchmark("tiny_unconditional", batch_size=2,
+                             num_samples=32, repeats=1, measure_matmul=True)
+  assert result["samples_per_second"] > 0 and not result["naive"]
+  assert result["flops_per_sample"] == fastgen.flops_per_sample(
+      config_lib.load("wavenet", "tiny_unconditional"))
+  assert result["limit_samples_per_second"] > 0
+
+
+# --- training ---------------------------------------------------------------
+
+
+class _Adam:
+  """Plain Adam on tf.Variables (Keras's optimizer takes ~10 s to trace)."""
+
+  def __init__(self, variables, learning_rate, beta1=0.9, beta2=0.999):
+    self.variables = variables
+    self.learning_rate, self.beta1, self.beta2 = learning_rate, beta1, beta2
+    self.m = [tf.Variable(tf.zeros_like(v)) for v in variables]
+    self.v = [tf.Variable(tf.zeros_like(v)) for v in variables]
+    self.step = tf.Variable(0.0)
+
+  def apply(self, grads):
+    self.step.assign_add(1.0)
+    scale = (self.learning_rate * tf.sqrt(1 - self.beta2 ** self.step) /
+             (1 - self.beta1 ** self.step))
+    for var, grad, m, v in zip(self.variables, grads, self.m, self.v):
+      m.assign(self.beta1 * m + (1 - self.beta1) * grad)
+      v.assign(self.beta2 * v + (1 - self.beta2) * grad * grad)
+      var.assign_sub(scale * m / (tf.sqrt(v) + 1e-8))
+
+
+def test_autoencoder_overfits_a_short_clip():
+  model = _build("tiny", seed=1)
+  t = np.arange(256)
+  audio = 0.6 * np.sin(2 * np.pi * t / 40) * np.sin(2 * np.pi * t / 512)
+  codes = tf.constant(quantization.encode(audio, "mu_law", 256)[None])
+  variables = model.trainable_variables
+  optimizer = _Adam(variables, 0.01)
+
+  @tf.function
+  def train_step():
+    with tf.GradientTape() as tape:
+      logits, _ = model(codes, (), training=True)
+      loss = tf.reduce_mean(
+          tf.nn.sparse_softmax_cross_entropy_with_logits(codes, logits))
+    optimizer.apply(tape.gradient(loss, variables))
+    return loss
+
+  first = float(train_step())
+  for _ in range(150):
+    loss = float(train_step())
+  bits = loss / np.log(2)
+  assert first / np.log(2) > 7.5  # ~uniform over 256 codes at the start
+  assert bits < 1.0, f"NLL {bits:.2f} bits/sample after overfitting"

@@ -1,0 +1,225 @@
+"""The NSynth WaveNet autoencoder and the unconditional WaveNet.
+
+`build_model(config)` returns a `WaveNet` implementing `common.model_api`:
+`context_length = 0` (the decoder pads causally), `initial_state(batch) ->
+()`, and `call(codes, state=(), training=False) -> (logits, ())`.
+
+Design (after magenta/models/nsynth/wavenet/h512_bo16.py):
+
+- Input scaling: both encoder and decoder see the quantized codes (mu-law by
+  default) mapped evenly to [-1, 1] by `common.quantization.codes_to_unit`;
+  NSynth likewise feeds the mu-law-encoded signal to both. So `encode` takes
+  codes, not audio: quantize audio with the config's quantization first.
+- Encoder (`conditioning: "encoder"`), non-causal: start conv, `ae_num_layers`
+  residual layers `x + 1x1(relu(dilated_conv(relu(x))))` with dilation
+  `2 ** (i % ae_num_stages)`, a 1x1 bottleneck to `bottleneck_width`, then
+  the mean over non-overlapping frames of `hop_length` samples. A window of
+  `T` samples gives `ceil(T / hop_length)` frames (the end is padded; a
+  partial last frame averages only its own samples), so sample `t` is
+  described by frame `t // hop_length`.
+- Decoder, causal: the codes shifted right one sample, a causal start conv to
+  `width`, `num_layers` gated residual layers (dilation
+  `2 ** (i % num_stages)`; the last has no unused residual 1x1) whose skip
+  outputs are summed, then
+  relu -> 1x1 -> + cond -> relu -> 1x1 to `q_levels` logits. Each layer and
+  the output stack add a 1x1 projection of the embeddings, repeated over the
+  `hop_length` samples of each frame.
+- During training (`call`) the autoencoder encodes the very window it
+  decodes, as NSynth trains.
+
+Presets (wavenet/configs/):
+
+- `nsynth`: the paper's h512_bo16 (30 + 30 layers in stages of 10, width
+  512, skip 256, encoder width 128, hop 512, bottleneck 16, 6144-sample
+  windows, NSynth's piecewise learning rate from 2e-4). NSynth trained with
+  a total batch of 32 over 32 GPUs; batch 8 here fits one large GPU.
+- `small` / `small_unconditional`: for a 2-core CPU: 20 layers (2 stages),
+  width 64, skip 64, encoder 10 layers of width 64, hop 512, bottleneck 16,
+  4096-sample windows (= the decoder's receptive field), batch 8.
+- `tiny` / `tiny_unconditional`: for tests (2 x 3 layers, width 16, hop 32).
+- Unconditional presets keep the encoder keys; they are ignored.
+"""
+
+import keras
+import tensorflow as tf
+
+from common import quantization
+from wavenet import layers
+
+CONDITIONING = ("encoder", "none")
+
+# Hyper-parameter keys read by this module; presets must set all of them.
+MODEL_KEYS = ("conditioning", "num_layers", "num_stages", "filter_length",
+              "width", "skip_width", "q_levels")
+ENCODER_KEYS = ("ae_num_layers", "ae_num_stages", "ae_filter_length",
+                "ae_width", "bottleneck_width", "hop_length")
+
+
+def dilations(num_layers, num_stages):
+  """Dilation of each layer: `2 ** (i % num_stages)` (stages of doubling)."""
+  return [2 ** (i % num_stages) for i in range(num_layers)]
+
+
+class Encoder(keras.layers.Layer):
+  """Non-causal temporal encoder: unit-scaled codes -> frame embeddings.
+
+  Input `[batch, samples, 1]` in [-1, 1]; output `[batch, ceil(samples /
+  hop_length), bottleneck_width]` at `sample_rate / hop_length` Hz.
+  """
+
+  def __init__(self, num_layers, num_stages, filter_length, width,
+               bottleneck_width, hop_length, **kwargs):
+    super().__init__(**kwargs)
+    self.hop_length = int(hop_length)
+    self.start_conv = layers.Conv1D(width, filter_length, causal=False,
+                                    name="ae_start_conv")
+    self.blocks = [
+        layers.EncoderBlock(width, filter_length, dilation,
+                            name=f"ae_block_{i + 1}")
+        for i, dilation in enumerate(dilations(num_layers, num_stages))]
+    self.bottleneck = layers.Conv1D(bottleneck_width, 1, name="ae_bottleneck")
+
+  def call(self, x):
+    h = self.start_conv(x)
+    for block in self.blocks:
+      h = block(h)
+    return layers.frame_average(self.bottleneck(h), self.hop_length)
+
+
+class Decoder(keras.layers.Layer):
+  """Causal WaveNet decoder: unit-scaled codes (+ embeddings) -> logits.
+
+  Inputs: `x` `[batch, samples, 1]` in [-1, 1] (not yet shifted: the logits at
+  `t` see `x[:, :t]` only); `embeddings` `[batch, frames, bottleneck]` with
+  `frames * hop_length >= samples`, or None if unconditioned.
+  Output: logits `[batch, samples, q_levels]`.
+  """
+
+  def __init__(self, num_layers, num_stages, filter_length, width, skip_width,
+               q_levels, conditioned, hop_length=None, **kwargs):
+    super().__init__(**kwargs)
+    self.conditioned = bool(conditioned)
+    self.hop_length = hop_length
+    self.start_conv = layers.Conv1D(width, filter_length, causal=True,
+                                    name="start_conv")
+    self.skip_start = layers.Conv1D(skip_width, 1, name="skip_start")
+    self.blocks = [
+        layers.GatedResidualBlock(width, skip_width, filter_length, dilation,
+                                  conditioned, hop_length,
+                                  residual=i < num_layers - 1,
+                                  name=f"block_{i + 1}")
+        for i, dilation in enumerate(dilations(num_layers, num_stages))]
+    self.out1 = layers.Conv1D(skip_width, 1, name="out1")
+    self.cond_out = (layers.Conv1D(skip_width, 1, name="cond_out")
+                     if conditioned else None)
+    self.logits = layers.Conv1D(q_levels, 1, name="logits")
+
+  def call(self, x, embeddings=None):
+    h = self.start_conv(layers.shift_right(x))
+    skip = self.skip_start(h)
+    for block in self.blocks:
+      h, s = block(h, embeddings)
+      skip += s
+    out = self.out1(tf.nn.relu(skip))
+    if self.conditioned:
+      out += layers.upsample_frames(self.cond_out(embeddings),
+                                    self.hop_length, tf.shape(x)[1])
+    return self.logits(tf.nn.relu(out))
+
+
+class WaveNet(keras.Model):
+  """WaveNet autoencoder (`conditioning="encoder"`) or plain WaveNet ("none").
+
+  Implements `common.model_api`. Codes are int32 `[batch, samples]` in
+  `[0, q_levels)`.
+  """
+
+  context_length = 0
+
+  def __init__(self, config, **kwargs):
+    super().__init__(**kwargs)
+    missing = [k for k in MODEL_KEYS if config.get(k) is None]
+    if config.get("conditioning") not in CONDITIONING:
+      raise ValueError(f"conditioning must be one of {CONDITIONING}, got "
+                       f"{config.get('conditioning')!r}")
+    self.conditioned = config["conditioning"] == "encoder"
+    if self.conditioned:
+      missing += [k for k in ENCODER_KEYS if config.get(k) is None]
+    if missing:
+      raise ValueError(f"wavenet config lacks {', '.join(missing)}")
+    self.q_levels = int(config["q_levels"])
+    self.hop_length = int(config["hop_length"]) if self.conditioned else None
+    self.bottleneck_width = (int(config["bottleneck_width"])
+                             if self.conditioned else None)
+    self.filter_length = int(config["filter_length"])
+    self.encoder = None
+    if self.conditioned:
+      self.encoder = Encoder(
+          config["ae_num_layers"], config["ae_num_stages"],
+          config["ae_filter_length"], config["ae_width"],
+          config["bottleneck_width"], config["hop_length"], name="encoder")
+    self.decoder = Decoder(
+        config["num_layers"], config["num_stages"], config["filter_length"],
+        config["width"], config["skip_width"], self.q_levels,
+        self.conditioned, self.hop_length, name="decoder")
+
+  @property
+  def receptive_field(self):
+    """R, the past samples that can affect the logits at `t` (`t-R .. t-1`)."""
+    taps = self.filter_length - 1
+    return 1 + taps + sum(taps * b.dilation for b in self.decoder.blocks)
+
+  def initial_state(self, batch_size):
+    del batch_size
+    return ()
+
+  def _unit(self, codes):
+    """int32 `[batch, samples]` -> float32 `[batch, samples, 1]` in [-1, 1]."""
+    return quantization.codes_to_unit(codes, self.q_levels)[..., None]
+
+  def encode(self, codes):
+    """Codes `[batch, samples]` -> embeddings `[batch, frames, bottleneck]`.
+
+    `frames = ceil(samples / hop_length)`, at `sample_rate / hop_length` Hz;
+    frame `f` describes samples `[f * hop, (f + 1) * hop)`.
+    """
+    if not self.conditioned:
+      raise ValueError("an unconditional WaveNet has no encoder")
+    return self.encoder(self._unit(tf.convert_to_tensor(codes, tf.int32)))
+
+  def decode_logits(self, codes, embeddings=None):
+    """Teacher-forced decoding: logits `[batch, samples, q_levels]`.
+
+    `logits[:, t]` predicts `codes[:, t]` from `codes[:, :t]` and the
+    embeddings (`[batch, frames, bottleneck]`, `frames * hop_length >=
+    samples`; None for an unconditional model).
+    """
+    if self.conditioned and embeddings is None:
+      raise ValueError("this autoencoder needs embeddings to decode")
+    codes = tf.convert_to_tensor(codes, tf.int32)
+    if not self.conditioned:
+      embeddings = None
+    else:
+      embeddings = tf.convert_to_tensor(embeddings, tf.float32)
+      frames, samples = embeddings.shape[1], codes.shape[1]
+      if (frames is not None and samples is not None and
+          frames * self.hop_length < samples):
+        need = layers.num_frames(samples, self.hop_length)
+        raise ValueError(f"{samples} samples need {need} frames of "
+                         f"embeddings, got {frames}")
+    return self.decoder(self._unit(codes), embeddings)
+
+  def call(self, codes, state=(), training=False):
+    """Teacher-forced logits `[batch, samples, q_levels]` and state `()`.
+
+    The autoencoder encodes the same window it decodes.
+    """
+    del state, training  # stateless; no dropout or batch norm
+    codes = tf.convert_to_tensor(codes, tf.int32)
+    embeddings = self.encode(codes) if self.conditioned else None
+    return self.decode_logits(codes, embeddings), ()
+
+
+def build_model(config):
+  """A `WaveNet` for a flat config (see wavenet/configs/*.json)."""
+  return WaveNet(dict(config), name="wavenet")
