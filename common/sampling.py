@@ -2,7 +2,9 @@
 
 Everything here is stateless: a sample depends only on the logits, the
 temperature and an explicit `[2]` int32 seed, so the same seed gives the same
-audio inside `tf.while_loop`, under XLA, and across runs.
+audio inside `tf.while_loop` and across runs (TF's stateless RNG may draw other
+numbers under XLA than in a plain graph; the SampleRNN generator, which runs
+under XLA, uses its own counter-based Gumbel noise for that reason).
 """
 
 import tensorflow as tf

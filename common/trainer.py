@@ -181,6 +181,83 @@ def evaluate_nll(model, config, data_dir, split="val", max_batches=None,
               samples=count)
 
 
+def make_train_step(model, optimizer, config, strategy):
+  """The compiled step on one TBPTT window: `(window, state) -> (loss nats,
+  grad norm, finite flag, new state)`; the loss is the mean over all
+  replicas' predicted samples."""
+  clip = float(config["grad_clip_norm"] or 0.0)
+  context = model.context_length
+  replicas = strategy.num_replicas_in_sync
+
+  def replica_step(window, state):
+    with tf.GradientTape() as tape:
+      logits, new_state = model(window, state, training=True)
+      per_sample = nll_nats(logits, window[:, context:])
+      loss = tf.reduce_sum(per_sample) / tf.cast(
+          tf.size(per_sample) * replicas, tf.float32)
+    grads = tape.gradient(loss, model.trainable_variables)
+    grads = [tf.zeros_like(v) if g is None else g
+             for g, v in zip(grads, model.trainable_variables)]
+    grad_norm = tf.linalg.global_norm(grads)
+    finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
+    if clip:
+      grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=grad_norm)
+    # A non-finite step applies zero gradients; the run then stops without
+    # saving, so the last checkpoint stays the last good one.
+    grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
+    optimizer.apply_gradients(zip(grads, model.trainable_variables))
+    return loss, grad_norm, tf.cast(finite, tf.float32), new_state
+
+  @tf.function(reduce_retracing=True)
+  def train_window(window, state):
+    loss, norm, finite, new_state = strategy.run(replica_step,
+                                                 (window, state))
+    loss = strategy.reduce("SUM", loss, axis=None)
+    norm = strategy.reduce("MEAN", norm, axis=None)
+    finite = strategy.reduce("SUM", finite, axis=None) / replicas
+    return loss, norm, finite, new_state
+
+  return train_window
+
+
+def train_throughput(config, build_model, steps=10, warmup=2):
+  """Training samples/s of a config on random codes (no data, no I/O).
+
+  Runs `steps` optimizer steps over TBPTT windows exactly as `train` does
+  (state carried across `num_windows` windows) after `warmup` untimed steps;
+  returns dict(samples_per_second, seconds_per_step, batch_size, seq_len).
+  """
+  model = model_api.build(build_model(config))
+  optimizer = tf.keras.optimizers.Adam(float(config["learning_rate"]))
+  optimizer.build(model.trainable_variables)
+  step_fn = make_train_step(model, optimizer, config,
+                            tf.distribute.get_strategy())
+  batch, seq_len = int(config["batch_size"]), int(config["seq_len"])
+  length = model_api.crop_length(config, model.context_length)
+  codes = tf.random.uniform([batch, length], 0, int(config["q_levels"]),
+                            tf.int32, seed=0)
+  windows = model_api.windows(codes, seq_len, model.context_length)
+
+  def run(count):
+    state, done = (), 0
+    while done < count:
+      for window in windows:
+        if done == count:
+          break
+        loss, _, _, state = step_fn(window, state)
+        done += 1
+      state = ()
+    float(loss)
+
+  run(warmup)
+  start = time.perf_counter()
+  run(steps)
+  seconds = (time.perf_counter() - start) / steps
+  return dict(samples_per_second=round(batch * seq_len / seconds, 1),
+              seconds_per_step=round(seconds, 4), batch_size=batch,
+              seq_len=seq_len)
+
+
 def train(config, data_dir, model_dir, build_model, audio_summary=None,
           strategy="default", tpu=None, progress=True, log=print):
   """Trains (or resumes) a model; returns a dict of final figures.
@@ -257,34 +334,7 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
 
-  clip = float(config["grad_clip_norm"] or 0.0)
-
-  def replica_step(window, state):
-    with tf.GradientTape() as tape:
-      logits, new_state = model(window, state, training=True)
-      per_sample = nll_nats(logits, window[:, context:])
-      loss = tf.reduce_sum(per_sample) / tf.cast(
-          tf.size(per_sample) * replicas, tf.float32)
-    grads = tape.gradient(loss, model.trainable_variables)
-    grads = [tf.zeros_like(v) if g is None else g
-             for g, v in zip(grads, model.trainable_variables)]
-    grad_norm = tf.linalg.global_norm(grads)
-    finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
-    if clip:
-      grads, _ = tf.clip_by_global_norm(grads, clip, use_norm=grad_norm)
-    # A non-finite step applies zero gradients; the run then stops without
-    # saving, so the last checkpoint stays the last good one.
-    grads = [tf.where(finite, g, tf.zeros_like(g)) for g in grads]
-    optimizer.apply_gradients(zip(grads, model.trainable_variables))
-    return loss, grad_norm, tf.cast(finite, tf.float32), new_state
-
-  @tf.function(reduce_retracing=True)
-  def train_window(window, state):
-    loss, norm, finite, new_state = strat.run(replica_step, (window, state))
-    loss = strat.reduce("SUM", loss, axis=None)
-    norm = strat.reduce("MEAN", norm, axis=None)
-    finite = strat.reduce("SUM", finite, axis=None) / replicas
-    return loss, norm, finite, new_state
+  train_window = make_train_step(model, optimizer, config, strat)
 
   def split_windows(dist_crop):
     return strat.run(lambda c: tuple(model_api.windows(c, seq_len, context)),

@@ -4,6 +4,7 @@ r"""Generation speed: samples/s, real-time factor, distance to the machine's lim
     python -m eval.speed samplernn --config=default --batch_sizes=32
     python -m eval.speed wavenet --config=nsynth --batch_sizes=16 --naive
     python -m eval.speed --model_dir=pretrained/samplernn_bach --batch_sizes=1,4
+    python -m eval.speed samplernn --config=small --train   # training samples/s
 
 With a family and `--config`, a randomly initialised model of that preset is
 timed (speed does not depend on the weights); with `--model_dir`, a trained
@@ -13,7 +14,9 @@ time to the first block, the process's peak memory, the FLOPs per generated
 sample and the machine's measured float32 matmul rate, hence the arithmetic
 limit (matmul GFLOP/s / FLOPs per sample) and the fraction of it reached.
 Every figure is the median of `--repeats` runs after one warm-up run that
-compiles the graphs.
+compiles the graphs. `--train` times training instead: optimizer steps on
+TBPTT windows of random codes, exactly as `common.trainer` runs them, at the
+preset's batch size (or the first of `--batch_sizes` given explicitly).
 """
 
 import os
@@ -159,6 +162,8 @@ def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from eval import families  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
+  if f.train:
+    return train_main(argv, f)
   if f.model_dir:
     loaded = families.load(f.model_dir)
   else:
@@ -194,6 +199,38 @@ def main(argv):
   return 0
 
 
+def train_main(argv, f):
+  """`--train`: training throughput of a preset (median of --repeats)."""
+  from common import trainer  # pylint: disable=g-import-not-at-top
+  from eval import families  # pylint: disable=g-import-not-at-top
+  if len(argv) != 2 or argv[1] not in families.FAMILIES:
+    print("error: --train needs a family (samplernn or wavenet)",
+          file=sys.stderr)
+    return 1
+  family = argv[1]
+  preset = f.config or {"samplernn": "small", "wavenet": "small"}[family]
+  overrides = {}
+  if f["batch_sizes"].present:
+    overrides["batch_size"] = int(f.batch_sizes.split(",")[0])
+  config = config_lib.load(family, preset, overrides)
+  config["sample_rate"] = config.get("sample_rate") or 16000
+  runs = [trainer.train_throughput(config, families.build_fn(family),
+                                   steps=f.train_steps)
+          for _ in range(f.repeats)]
+  rates = sorted(r["samples_per_second"] for r in runs)
+  result = dict(family=family, preset=preset, batch_size=config["batch_size"],
+                seq_len=config["seq_len"],
+                samples_per_second=statistics.median(rates), runs=rates,
+                environment=environment(), command=" ".join(sys.argv))
+  print(f"{family}:{preset} training, batch {config['batch_size']} x "
+        f"{config['seq_len']}: {result['samples_per_second']:,.0f} samples/s "
+        f"(median of {len(rates)}: {', '.join(f'{r:,.0f}' for r in rates)})")
+  if f.output:
+    from common import files  # pylint: disable=g-import-not-at-top
+    files.write_json(f.output, result)
+  return 0
+
+
 def define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("config", None, "Preset to time (random weights); "
@@ -204,6 +241,9 @@ def define_flags():
   flags.DEFINE_integer("repeats", 3, "Timed runs per batch size (median).")
   flags.DEFINE_bool("naive", False, "WaveNet: also time naive recomputation.")
   flags.DEFINE_string("output", None, "Write the figures as JSON here.")
+  flags.DEFINE_bool("train", False, "Time training instead of generation.")
+  flags.DEFINE_integer("train_steps", 20, "Timed optimizer steps per run "
+                       "with --train.")
 
 
 def run():
