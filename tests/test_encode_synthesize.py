@@ -1,0 +1,186 @@
+"""Tests for wavenet/encode.py and wavenet/synthesize.py on the tiny presets.
+
+An untrained tiny autoencoder (hop 32, bottleneck 4) saved as a model
+directory; clips of 0.1-0.3 s. The round trip runs the real CLIs in
+subprocesses; error paths fail before TensorFlow is imported, so they are
+quick.
+"""
+
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from common import files
+from conftest import ROOT, tone, write_audio
+from wavenet import encode
+from wavenet import synthesize
+
+HOP = 32
+RATE = 16000
+
+
+def _make_model_dir(path, preset="tiny"):
+  """Writes config.json + checkpoints/ for an untrained model; returns it."""
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  from common import model_api  # pylint: disable=g-import-not-at-top
+  from wavenet import model as model_lib  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  config = config_lib.load("wavenet", preset)
+  config["sample_rate"] = RATE
+  model = model_api.build(model_lib.build_model(config))
+  os.makedirs(path, exist_ok=True)
+  config_lib.save(config, path)
+  tf.train.CheckpointManager(
+      tf.train.Checkpoint(model=model, step=tf.Variable(0, dtype=tf.int64)),
+      os.path.join(path, "checkpoints"), 1).save()
+  return model, config
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+  """(model_dir, model, config, clips dir): a.wav and c.wav are 0.1 s at
+  16 kHz (batched together), sub/b.flac 0.15 s stereo at 22.05 kHz."""
+  root = tmp_path_factory.mktemp("encsyn")
+  model_dir = str(root / "model")
+  model, config = _make_model_dir(model_dir)
+  clips = root / "clips"
+  (clips / "sub").mkdir(parents=True)
+  write_audio(clips / "a.wav", tone((220.0,), 0.1), RATE)
+  write_audio(clips / "c.wav", tone((440.0,), 0.1), RATE)
+  x = tone((330.0,), 0.15, 22050)
+  write_audio(clips / "sub" / "b.flac", np.stack([x, 0.5 * x], 1), 22050,
+              "flac")
+  return model_dir, model, config, clips
+
+
+def _cli(module, *args):
+  return subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT,
+                        text=True, capture_output=True, timeout=300)
+
+
+def _one_line_error(result, *needles):
+  assert result.returncode == 1, result.stderr
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+  for needle in needles:
+    assert needle in lines[0]
+
+
+def test_encode_then_synthesize_round_trip_cli(tiny, tmp_path):
+  model_dir, _, _, clips = tiny
+  emb, wavs = str(tmp_path / "emb"), str(tmp_path / "wav")
+  result = _cli("wavenet.encode", f"--model_dir={model_dir}",
+                f"--input={clips}", f"--output_dir={emb}", "--batch_size=2")
+  assert result.returncode == 0, result.stderr
+  frames = {}
+  for stem in ("a", "c", "sub/b"):
+    z = np.load(os.path.join(emb, stem + ".npy"))
+    meta = files.read_json(os.path.join(emb, stem + ".json"))
+    assert z.dtype == np.float32 and z.shape == (meta["frames"], 4)
+    assert meta["frames"] == math.ceil(meta["samples"] / HOP)
+    assert (meta["sample_rate"], meta["hop_length"]) == (RATE, HOP)
+    assert meta["source"].endswith(stem + (".flac" if "b" in stem else
+                                           ".wav"))
+    assert meta["checkpoint_step"] == 0 and meta["model_dir"]
+    frames[stem] = meta["frames"]
+  assert frames["a"] == 50 and abs(frames["sub/b"] - 75) <= 1
+
+  result = _cli("wavenet.synthesize", f"--model_dir={model_dir}",
+                f"--embeddings={emb}", f"--output_dir={wavs}",
+                "--temperature=0.9,1.0,1.1", "--seed=3", "--batch_size=2")
+  assert result.returncode == 0, result.stderr
+  for stem, temperature in (("a", 0.9), ("c", 1.0), ("sub/b", 1.1)):
+    data, rate = sf.read(os.path.join(wavs, stem + ".wav"))
+    assert rate == RATE and len(data) == frames[stem] * HOP
+    meta = files.read_json(os.path.join(wavs, stem + ".json"))
+    assert meta["frames"] == frames[stem]
+    assert meta["samples"] == frames[stem] * HOP
+    assert meta["temperature"] == temperature
+    assert meta["source"].endswith(stem + ".npy")
+
+  # Nothing is overwritten silently (these fail before TF is imported).
+  _one_line_error(_cli("wavenet.encode", f"--model_dir={model_dir}",
+                       f"--input={clips}", f"--output_dir={emb}"),
+                  "already exists", "--overwrite")
+  _one_line_error(_cli("wavenet.synthesize", f"--model_dir={model_dir}",
+                       f"--embeddings={emb}", f"--output_dir={wavs}"),
+                  "already exists")
+
+
+def test_bad_inputs_give_one_line_errors(tiny, tmp_path):
+  model_dir = tiny[0]
+  bad = tmp_path / "bad.wav"
+  bad.write_text("not audio at all\n" * 10)
+  _one_line_error(_cli("wavenet.encode", f"--model_dir={model_dir}",
+                       f"--input={bad}", f"--output_dir={tmp_path / 'o'}"),
+                  str(bad), "not a readable audio file")
+  np.save(str(tmp_path / "wrong.npy"), np.zeros([5, 7], np.float32))
+  with pytest.raises(ValueError, match=r"wrong.npy: embeddings must be "
+                     r"\[frames, 4\]"):
+    synthesize.synthesize_files(model_dir, str(tmp_path / "o"),
+                                embeddings=str(tmp_path / "wrong.npy"))
+  (tmp_path / "junk.npy").write_bytes(b"junk")
+  with pytest.raises(ValueError, match="junk.npy: not a NumPy"):
+    synthesize.load_embeddings(str(tmp_path / "junk.npy"), 4)
+  with pytest.raises(ValueError, match="is an autoencoder"):
+    synthesize.synthesize_files(model_dir, str(tmp_path / "o"), seconds=1.0)
+
+
+def test_help():
+  for module, needle in (("wavenet.encode", "--input=notes/"),
+                         ("wavenet.synthesize", "--embeddings=embeddings/")):
+    result = _cli(module, "--help")
+    assert needle in result.stdout + result.stderr
+    assert "--model_dir" in result.stdout + result.stderr
+
+
+def test_windowed_and_batched_encoding_equal_whole(tiny):
+  _, model, config, _ = tiny
+  x = tone((220.0, 330.0), 0.3)  # 4800 samples = 150 frames
+  whole = encode.encode_audio(model, config, x)
+  assert whole.shape == (150, 4)
+  assert encode.encoder_context(config) == 32  # (3 - 1) * (1 + 14) -> 32
+  for window in (640, 1600):
+    np.testing.assert_allclose(encode.encode_audio(model, config, x, window),
+                               whole, atol=1e-5)
+  odd = x[:1000]  # 1000 samples -> ceil(1000 / 32) = 32 frames
+  assert encode.encode_audio(model, config, odd).shape == (32, 4)
+  np.testing.assert_allclose(encode.encode_audio(model, config, odd, 320),
+                             encode.encode_audio(model, config, odd),
+                             atol=1e-5)
+  batch = encode.encode_batch(model, np.stack([
+      encode.audio_to_codes(config, x), encode.audio_to_codes(config, -x)]))
+  np.testing.assert_allclose(batch[0], whole, atol=1e-5)
+
+
+def test_resynthesis_and_unconditional(tiny, tmp_path):
+  model_dir, model, config, clips = tiny
+  out = str(tmp_path / "resynth")
+  paths = synthesize.synthesize_files(model_dir, out,
+                                      inputs=str(clips / "a.wav"),
+                                      progress=False,
+                                      loaded=(model, config, 0, None))
+  assert paths == [os.path.join(out, "a.wav")]
+  assert len(sf.read(paths[0])[0]) == 50 * HOP
+  meta = files.read_json(os.path.join(out, "a.json"))
+  assert meta["source_kind"] == "audio" and meta["source_samples"] == 1600
+
+  uncond = str(tmp_path / "uncond")
+  model, config = _make_model_dir(uncond, "tiny_unconditional")
+  with pytest.raises(ValueError, match="unconditional"):
+    encode.encode_files(uncond, str(clips), str(tmp_path / "e"))
+  paths = synthesize.synthesize_files(uncond, out, seconds=0.05, num_seqs=2,
+                                      temperature="0.5,1", progress=False,
+                                      loaded=(model, config, 0, None))
+  assert [os.path.basename(p) for p in paths] == ["wavenet_0.wav",
+                                                  "wavenet_1.wav"]
+  assert all(len(sf.read(p)[0]) == 800 for p in paths)
+  assert files.read_json(os.path.join(out, "wavenet_1.json"))[
+      "temperature"] == 1.0

@@ -1,0 +1,343 @@
+"""Tests for wavenet/latent.py: the embedding formulas, grids and commands.
+
+The formulas are checked on small integer-valued embeddings (exact in
+float32); the commands run in-process on an untrained tiny autoencoder
+(hop 32) with 0.1-0.15 s clips, sharing one loaded model.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from common import files
+from conftest import ROOT, tone, write_audio
+from wavenet import latent
+
+HOP = 32
+RATE = 16000
+
+
+def _z(frames, d=4, start=0):
+  """`[frames, d]` float32 with distinct integer values."""
+  return np.arange(start, start + frames * d, dtype=np.float32).reshape(
+      frames, d)
+
+
+# --- alignment ---------------------------------------------------------------
+
+
+def test_align_crop_pad_stretch():
+  a, b = _z(3), _z(5, start=100)
+  ca, cb = latent.align(a, b)  # default crop
+  assert ca.shape == cb.shape == (3, 4)
+  np.testing.assert_array_equal(cb, b[:3])
+  pa, pb = latent.align(a, b, "pad")
+  assert pa.shape == (5, 4)
+  np.testing.assert_array_equal(pa[3:], [a[-1], a[-1]])
+  np.testing.assert_array_equal(pb, b)
+  sa, sb = latent.align(a, b, "stretch")
+  assert sa.shape == (5, 4)
+  # frames 0..4 at input positions 0, 0.5, 1, 1.5, 2
+  np.testing.assert_allclose(sa, [a[0], (a[0] + a[1]) / 2, a[1],
+                                  (a[1] + a[2]) / 2, a[2]])
+  np.testing.assert_array_equal(sb, b)
+  assert latent.stretch(a[:1], 3).shape == (3, 4)
+  with pytest.raises(ValueError, match="align mode"):
+    latent.align(a, b, "warp")
+  with pytest.raises(ValueError, match="widths"):
+    latent.align(a, _z(3, d=5))
+
+
+# --- formulas ----------------------------------------------------------------
+
+
+def test_formulas_exact():
+  a, b, c = _z(4), _z(4, start=50), _z(4, start=200)
+  np.testing.assert_array_equal(latent.interpolate(a, b, 0.25),
+                                0.75 * a + 0.25 * b)
+  np.testing.assert_array_equal(latent.interpolate(a, b, 0.0), a)
+  np.testing.assert_array_equal(latent.interpolate(a, b, 1.0), b)
+  np.testing.assert_array_equal(latent.scale(a, 2.0), 2 * a)
+  mean = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+  np.testing.assert_array_equal(latent.caricature(a, mean, 3.0),
+                                mean + 3 * (a - mean))
+  np.testing.assert_array_equal(latent.caricature(a, mean, 1.0), a)
+  np.testing.assert_array_equal(latent.analogy(a, b, c), c + b - a)
+  # analogy aligns all three (crop by default)
+  assert latent.analogy(a, _z(6), _z(5)).shape == (4, 4)
+
+
+def test_interpolate_with_per_frame_weights_and_oscillate():
+  a, b = _z(8), _z(8, start=40)
+  w = np.linspace(0, 1, 8).astype(np.float32)
+  np.testing.assert_allclose(latent.interpolate(a, b, w),
+                             (1 - w[:, None]) * a + w[:, None] * b)
+  # 2 Hz at 8 frames/s: a(t) = (1 - cos(2 pi 2 t)) / 2 -> 0, .5, 1, .5, 0 ...
+  weights = latent.oscillation_weights(8, 2.0, 8.0)
+  np.testing.assert_allclose(weights, [0, .5, 1, .5, 0, .5, 1, .5],
+                             atol=1e-6)
+  np.testing.assert_allclose(latent.oscillate(a, b, 2.0, 8.0),
+                             (1 - weights[:, None]) * a +
+                             weights[:, None] * b, atol=1e-4)
+
+
+def test_noise_formula_and_seed():
+  z = _z(5)
+  mean = np.full(4, 3.0, np.float32)
+  std = np.array([1.0, 2.0, 0.5, 0.0], np.float32)
+  got = latent.add_noise(z, mean, std, 0.7, seed=3)
+  noise = np.random.default_rng(3).normal(0.0, 0.7, z.shape)
+  with np.errstate(divide="ignore", invalid="ignore"):
+    want = mean + std * ((z - mean) / std + noise)  # the NSynth form
+  np.testing.assert_allclose(got[:, :3], want[:, :3], rtol=1e-5, atol=1e-4)
+  np.testing.assert_array_equal(got[:, 3], z[:, 3])  # zero std: no noise
+  np.testing.assert_array_equal(got, latent.add_noise(z, mean, std, 0.7, 3))
+  assert not np.allclose(got, latent.add_noise(z, mean, std, 0.7, 4))
+  np.testing.assert_array_equal(latent.add_noise(z, mean, std, 0.0, 3), z)
+
+
+# --- grids -------------------------------------------------------------------
+
+
+def test_bilinear_weights():
+  for x, y in [(0, 0), (1, 0), (0, 1), (1, 1), (0.3, 0.8), (0.5, 0.5)]:
+    assert latent.bilinear_weights(x, y).sum() == pytest.approx(1.0)
+  np.testing.assert_array_equal(latent.bilinear_weights(0, 0), [1, 0, 0, 0])
+  np.testing.assert_array_equal(latent.bilinear_weights(1, 0), [0, 1, 0, 0])
+  np.testing.assert_array_equal(latent.bilinear_weights(0, 1), [0, 0, 1, 0])
+  np.testing.assert_array_equal(latent.bilinear_weights(1, 1), [0, 0, 0, 1])
+  np.testing.assert_array_equal(latent.bilinear_weights(0.5, 0.5),
+                                [0.25] * 4)
+  np.testing.assert_allclose(latent.bilinear_weights(0.25, 0.5),
+                             [0.375, 0.125, 0.375, 0.125])
+  with pytest.raises(ValueError, match="unit square"):
+    latent.bilinear_weights(1.5, 0)
+
+
+def test_grid_points_and_embeddings():
+  np.testing.assert_array_equal(
+      latent.grid_points(3),
+      [[0, 0], [.5, 0], [1, 0], [0, .5], [.5, .5], [1, .5], [0, 1], [.5, 1],
+       [1, 1]])
+  corners = np.stack([_z(2, start=s) for s in (0, 10, 20, 30)])
+  mixed, weights = latent.grid_embeddings(corners, 3)
+  assert mixed.shape == (9, 2, 4) and weights.shape == (9, 4)
+  np.testing.assert_allclose(weights.sum(1), 1.0)
+  for i, k in [(0, 0), (2, 1), (6, 2), (8, 3)]:  # corners exact
+    np.testing.assert_array_equal(mixed[i], corners[k])
+  np.testing.assert_array_equal(weights[4], [.25] * 4)
+  np.testing.assert_allclose(mixed[4], corners.mean(0))
+  np.testing.assert_allclose(mixed[1], (corners[0] + corners[1]) / 2)
+
+
+def test_multigrid_nine_instruments_on_two_by_two_squares():
+  instruments = np.stack([np.full((2, 4), i, np.float32) for i in range(9)])
+  points, mixed, corners, weights = latent.multigrid_embeddings(
+      instruments, "2x2", resolution=3)
+  assert latent.multigrid_shape((2, 2), 3) == (5, 5)
+  assert points.shape == (25, 2) and mixed.shape == (25, 2, 4)
+  np.testing.assert_allclose(weights.sum(1), 1.0)
+  # lattice vertices (every 2nd point) are the instruments themselves
+  for r in range(3):
+    for c in range(3):
+      p = (2 * r) * 5 + 2 * c
+      np.testing.assert_array_equal(mixed[p], instruments[3 * r + c])
+      np.testing.assert_allclose(points[p], [c / 2, r / 2])
+  # centre of the top-right square: instruments 1, 2, 4, 5 equally
+  p = 1 * 5 + 3
+  np.testing.assert_array_equal(corners[p], [1, 2, 4, 5])
+  np.testing.assert_array_equal(weights[p], [.25] * 4)
+  np.testing.assert_allclose(mixed[p], 3.0)
+  # a shared-edge point mixes only the two instruments on that edge
+  p = 1 * 5 + 2  # x = 0.5, y = 0.25: between instruments 1 and 4
+  used = {int(i) for i, w in zip(corners[p], weights[p]) if w > 0}
+  assert used == {1, 4}
+  np.testing.assert_allclose(mixed[p], 2.5)
+  assert latent.parse_layout(None, 9) == (2, 2)
+  assert latent.parse_layout("1x3") == (1, 3)
+  with pytest.raises(ValueError, match="vertices"):
+    latent.multigrid_embeddings(instruments[:8], "2x2")
+  with pytest.raises(ValueError, match="layout"):
+    latent.parse_layout(None, 8)
+
+
+def test_nearest_grid_points():
+  idx, w = latent.nearest_grid_points(0.5, 0.5, 3)
+  np.testing.assert_array_equal(idx, [4, 5, 7, 8])
+  np.testing.assert_array_equal(w, [1, 0, 0, 0])  # exactly on point 4
+  idx, w = latent.nearest_grid_points(0.25, 0.75, 3)
+  np.testing.assert_array_equal(idx, [3, 4, 6, 7])
+  np.testing.assert_allclose(w, [.25] * 4)
+  idx, w = latent.nearest_grid_points(1.0, 1.0, 3)
+  np.testing.assert_array_equal(idx, [4, 5, 7, 8])
+  np.testing.assert_array_equal(w, [0, 0, 0, 1])
+  idx, w = latent.nearest_grid_points(0.1, 0.0, (2, 5))  # rows, cols
+  np.testing.assert_array_equal(idx, [0, 1, 5, 6])
+  np.testing.assert_allclose(w, [.6, .4, 0, 0])
+  # mixing the rendered grid reproduces the continuous bilinear mix
+  corners = np.stack([_z(2, start=s) for s in (0, 10, 20, 30)])
+  grid, _ = latent.grid_embeddings(corners, 5)
+  idx, w = latent.nearest_grid_points(0.3, 0.6, 5)
+  direct = np.einsum("k,kfd->fd", latent.bilinear_weights(0.3, 0.6), corners)
+  np.testing.assert_allclose(np.einsum("k,kfd->fd", w, grid[idx]), direct,
+                             rtol=1e-5)
+
+
+# --- commands on a tiny model ------------------------------------------------
+
+
+def _make_model_dir(path, preset="tiny"):
+  import keras  # pylint: disable=g-import-not-at-top
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  from common import model_api  # pylint: disable=g-import-not-at-top
+  from wavenet import model as model_lib  # pylint: disable=g-import-not-at-top
+  keras.utils.set_random_seed(0)
+  config = config_lib.load("wavenet", preset)
+  config["sample_rate"] = RATE
+  model = model_api.build(model_lib.build_model(config))
+  os.makedirs(path, exist_ok=True)
+  config_lib.save(config, path)
+  ckpt = tf.train.CheckpointManager(
+      tf.train.Checkpoint(model=model, step=tf.Variable(0, dtype=tf.int64)),
+      os.path.join(path, "checkpoints"), 1).save()
+  return model, config, ckpt
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+  """(model_dir, loaded, clips dir) with four short clips."""
+  root = tmp_path_factory.mktemp("latent")
+  model_dir = str(root / "model")
+  model, config, ckpt = _make_model_dir(model_dir)
+  clips = root / "clips"
+  clips.mkdir()
+  for name, f, seconds in [("a", 220, 0.1), ("b", 330, 0.15), ("c", 440, 0.1),
+                           ("d", 550, 0.1)]:
+    write_audio(clips / f"{name}.wav", tone((f,), seconds), RATE)
+  return model_dir, (model, config, 0, ckpt), clips
+
+
+def _check_outputs(info, out, count, frames):
+  assert len(info["outputs"]) == count
+  for entry in info["outputs"]:
+    data, rate = sf.read(os.path.join(out, entry["file"]))
+    assert rate == RATE and len(data) == frames * HOP == entry["samples"]
+  saved = files.read_json(os.path.join(out, f"{info['command']}.json"))
+  assert saved["formula"] == info["formula"]
+  assert len(saved["outputs"]) == count
+
+
+def test_commands_write_wavs_of_frames_times_hop_and_json(tiny, tmp_path):
+  model_dir, loaded, clips = tiny
+  a, b, c, d = (str(clips / f"{n}.wav") for n in "abcd")
+  out = str(tmp_path / "out")
+  run = lambda cmd, args, **kw: latent.run_command(
+      cmd, args, model_dir, out, loaded=loaded, progress=False,
+      batch_size=4, **kw)
+
+  # a: 1600 samples = 50 frames; b: 2400 = 75 frames.
+  info = run("interpolate", [a, b], steps=3)
+  _check_outputs(info, out, 3, 50)
+  group = info["groups"][0]
+  assert group["alignment"] == dict(mode="crop", input_frames=[50, 75],
+                                    frames=50)
+  assert [o["alpha"] for o in info["outputs"]] == [0.0, 0.5, 1.0]
+  mix, _ = sf.read(os.path.join(out, info["outputs"][1]["mix_file"]))
+  assert len(mix) == 50 * HOP
+
+  info = run("interpolate", [a, b], steps=2, align="pad", name="padded")
+  assert info["groups"][0]["alignment"]["frames"] == 75
+  assert len(sf.read(os.path.join(out, "padded_0.wav"))[0]) == 75 * HOP
+
+  info = run("grid", [a, c, d, b], grid=2)
+  _check_outputs(info, out, 4, 50)
+  assert info["outputs"][0]["weights"]["top_left"] == 1.0
+  assert info["corner_order"] == list(latent.CORNERS)
+
+  np.save(str(tmp_path / "z.npy"), _z(10) / 40.0)  # an embeddings input
+  info = run("scale", [str(tmp_path / "z.npy")], factor="0.5,2")
+  _check_outputs(info, out, 2, 10)
+  assert info["groups"][0]["inputs"][0]["kind"] == "embeddings"
+
+  info = run("oscillate", [a, c], hz="2")
+  _check_outputs(info, out, 1, 50)
+  info = run("analogy", [a, b, c])
+  _check_outputs(info, out, 1, 50)
+
+  with pytest.raises(FileExistsError, match="already exists"):
+    run("analogy", [a, b, c])
+
+
+def test_multigrid_and_pitches(tiny, tmp_path):
+  model_dir, loaded, clips = tiny
+  out = str(tmp_path / "out")
+  paths = [str(clips / f"{n}.wav") for n in "abcdabcda"]
+  info = latent.run_command("multigrid", paths, model_dir, out, loaded=loaded,
+                            layout="2x2", resolution=2, progress=False,
+                            batch_size=4)
+  _check_outputs(info, out, 9, 50)
+  assert info["outputs"][4]["corners"] == [4, 5, 7, 8]
+  # grid with one file per pitch: {pitch} in the paths
+  for pitch in (60, 62):
+    for n, f in zip("abcd", (220, 330, 440, 550)):
+      write_audio(tmp_path / f"{n}_{pitch}.wav", tone((f,), 0.1), RATE)
+  templ = [str(tmp_path / f"{n}_{{pitch}}.wav") for n in "abcd"]
+  info = latent.run_command("grid", templ, model_dir, out, loaded=loaded,
+                            grid=2, pitches="60,62", progress=False,
+                            batch_size=4)
+  assert [o["pitch"] for o in info["outputs"]] == [60] * 4 + [62] * 4
+  assert os.path.exists(os.path.join(out, "grid_p62_3.wav"))
+
+
+def test_mean_caricature_noise(tiny, tmp_path, prepared_corpus):
+  model_dir, loaded, clips = tiny
+  a = str(clips / "a.wav")
+  stats = str(tmp_path / "mean.npz")
+  info = latent.run_command("mean", [], model_dir, loaded=loaded,
+                            data_dir=prepared_corpus, output=stats,
+                            max_files=2, progress=False)
+  mean, std = latent.load_stats(stats, 4)
+  assert mean.shape == std.shape == (4,) and np.all(std > 0)
+  assert info["files"] == 2 and info["frames"] > 0
+  assert os.path.exists(str(tmp_path / "mean.json"))
+  out = str(tmp_path / "out")
+  info = latent.run_command("caricature", [a], model_dir, out, loaded=loaded,
+                            factor="2", stats=stats, progress=False,
+                            batch_size=4)
+  _check_outputs(info, out, 1, 50)
+  info = latent.run_command("noise", [a], model_dir, out, loaded=loaded,
+                            sigma="0.5,1", stats=stats, progress=False,
+                            batch_size=4)
+  _check_outputs(info, out, 2, 50)
+  with pytest.raises(ValueError, match="--stats"):
+    latent.run_command("noise", [a], model_dir, out, loaded=loaded,
+                       name="x", progress=False)
+
+
+def test_cli_errors_and_help(tiny, tmp_path):
+  model_dir, _, clips = tiny
+  base = [sys.executable, "-m", "wavenet.latent"]
+  run = lambda args: subprocess.run(base + args, cwd=ROOT, text=True,
+                                    capture_output=True, timeout=120)
+  result = run(["--help"])
+  assert "wavenet.latent interpolate A B" in result.stdout + result.stderr
+  # Positional files between flags; a missing file: one line naming it
+  # (before TensorFlow is even imported).
+  missing = str(tmp_path / "nope.wav")
+  result = run(["interpolate", str(clips / "a.wav"), f"--model_dir={model_dir}",
+                missing, f"--output_dir={tmp_path / 'o'}"])
+  assert result.returncode == 1
+  assert result.stderr.strip().startswith("error: ")
+  assert missing in result.stderr and len(result.stderr.splitlines()) == 1
+  out = str(tmp_path / "o")
+  with pytest.raises(ValueError, match="takes A B input files, got 1"):
+    latent.run_command("interpolate", [str(clips / "a.wav")], model_dir, out)
+  with pytest.raises(ValueError, match="unknown command"):
+    latent.run_command("warp", [], model_dir, out)
+  with pytest.raises(ValueError, match="no --pitches"):
+    latent.run_command("grid", ["{pitch}.wav"] * 4, model_dir, out)

@@ -1,0 +1,76 @@
+"""The shipped pretrained models and the main job (`make demo`), shortened."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from common import config as config_lib
+from common import files
+from common import quantization
+from eval import demo
+from eval import families
+from eval import report
+
+SHIPPED = demo.available_models()
+
+
+def test_all_three_models_are_shipped():
+  assert set(SHIPPED) == set(demo.MODELS)
+
+
+def test_shipped_weights_are_small():
+  total = 0
+  for model_dir, _ in SHIPPED.values():
+    for root, _, names in os.walk(model_dir):
+      total += sum(os.path.getsize(os.path.join(root, n)) for n in names)
+  assert total < 40 * 2**20
+
+
+@pytest.mark.parametrize("name", sorted(demo.MODELS))
+def test_model_loads_and_matches_its_data_settings(name):
+  model_dir, _ = SHIPPED[name]
+  loaded = families.load(model_dir, name)
+  settings = files.read_json(os.path.join(model_dir, "data_settings.json"))
+  config_lib.check_data_settings(loaded.config, settings, model_dir)
+  assert loaded.sample_rate == 16000
+  assert loaded.step > 0
+
+
+@pytest.mark.parametrize("name", ["samplernn", "wavenet_unconditional"])
+def test_short_generation_is_not_silent(name):
+  loaded = families.load(SHIPPED[name][0], name)
+  codes = loaded.generate(1, 4096, seed=0)
+  assert codes.shape == (1, 4096)
+  audio = quantization.decode(codes, loaded.config["quantization"],
+                              loaded.config["q_levels"])
+  assert 20 * np.log10(np.sqrt(np.mean(audio**2)) + 1e-12) > -50
+
+
+def test_autoencoder_resynthesis_has_expected_length_and_sound():
+  from common import audio as audio_io  # pylint: disable=g-import-not-at-top
+  loaded = families.load(SHIPPED["wavenet_autoencoder"][0])
+  note = os.path.join(demo.CLIPS, "notes", "piano_000-060-100.flac")
+  x = audio_io.load(note, loaded.sample_rate)[:4096]
+  codes = quantization.encode(x, loaded.config["quantization"],
+                              loaded.config["q_levels"])[None]
+  out = loaded.reconstruct(codes, seed=0)
+  assert out.shape == codes.shape
+  audio = quantization.decode(out, loaded.config["quantization"],
+                              loaded.config["q_levels"])
+  assert 20 * np.log10(np.sqrt(np.mean(audio**2)) + 1e-12) > -50
+
+
+def test_demo_shortened_end_to_end(tmp_path):
+  results = demo.run_demo(str(tmp_path / "work"), str(tmp_path / "report"),
+                          seconds=2.0, num_seqs=1, clips=1,
+                          speed_batches=(1,), with_f0=False, progress=False,
+                          log=lambda *_: None)
+  report_dir = tmp_path / "report"
+  assert report.check_links(str(report_dir)) == []
+  metrics = json.load(open(report_dir / "metrics.json"))["metrics"]
+  assert set(metrics) == {"real", *demo.MODELS}
+  for name in demo.MODELS:
+    assert metrics[name]["nll_bits_per_sample"] > 0
+  assert results["models"]["samplernn"]["audio"]["generations"]
