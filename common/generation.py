@@ -51,7 +51,8 @@ def stream_to_wavs(paths, blocks, num_samples, sample_rate, kind, q_levels,
     sample_rate: Hz.
     kind, q_levels: the quantization of the codes.
     sidecar: dict written as `<path>.json` beside every wav (plus `seconds`,
-      `seconds_taken`, `samples_per_second` and `index`), or None.
+      `seconds_taken`, `samples_per_second` and `index`), a list of one dict
+      per path, or None.
     progress: show a tqdm bar in seconds of audio.
     prefix_audio: optional float32 `[len(paths), n]` written before the
       generated audio (e.g. the prime of a continuation).
@@ -89,7 +90,8 @@ def stream_to_wavs(paths, blocks, num_samples, sample_rate, kind, q_levels,
                                         1))
   if sidecar is not None:
     for i, path in enumerate(paths):
+      extra = sidecar[i] if isinstance(sidecar, (list, tuple)) else sidecar
       files.write_json(os.path.splitext(path)[0] + ".json",
-                       dict(sidecar, index=i,
+                       dict(extra, index=i,
                             seconds=round(done / sample_rate, 4), **stats))
   return stats

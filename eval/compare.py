@@ -234,11 +234,9 @@ def _compare(models, data_dir, report_dir, model_data, seconds, num_seqs,
       ex["notes"].append("no unconditional generation (an autoencoder "
                          "decodes embeddings)")
     log(f"[{name}] speed over batch sizes {list(speed_batches)}")
+    # (an autoencoder is timed decoding embeddings: the same cached loop)
     rows = speed.sweep(lm, speed_batches, speed_seconds, repeats=3,
-                       matmul_rate=matmul_rate) if lm.can_generate else []
-    if lm.can_reconstruct:
-      rows = _reconstruction_speed(lm, speed_batches, speed_seconds,
-                                   matmul_rate)
+                       matmul_rate=matmul_rate)
     best = max(rows, key=lambda r: r["samples_per_second"])
     ex["metrics"].update(
         samples_per_second=best["samples_per_second"],
@@ -377,40 +375,6 @@ def _continuations(lm, chosen, prime_seconds, sample_rate, seed, temperature,
       f"continuations: primed on the first {prime / sample_rate:g} s of "
       f"{len(rows)} test clips; metrics over the continued part only "
       f"(continuation_* keys)")
-
-
-def _reconstruction_speed(lm, batch_sizes, seconds, matmul_rate):
-  """Decoding speed of the autoencoder (fast generator with embeddings)."""
-  import statistics  # pylint: disable=g-import-not-at-top
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from wavenet import fastgen  # pylint: disable=g-import-not-at-top
-  from eval import speed  # pylint: disable=g-import-not-at-top
-  hop = int(lm.config["hop_length"])
-  num_samples = max(hop, int(seconds * lm.sample_rate) // hop * hop)
-  flops = float(lm.flops_per_sample())
-  rows = []
-  for batch in batch_sizes:
-    emb = tf.zeros([batch, num_samples // hop, lm.config["bottleneck_width"]])
-    fastgen.generate(lm.model, num_samples, embeddings=emb)
-    times = []
-    for _ in range(3):
-      start = time.perf_counter()
-      fastgen.generate(lm.model, num_samples, embeddings=emb)
-      times.append(time.perf_counter() - start)
-    took = statistics.median(times)
-    per_stream = num_samples / took
-    limit = matmul_rate * 1e9 / flops
-    rows.append(dict(batch_size=batch, num_samples=num_samples,
-                     samples_per_second=round(per_stream * batch, 1),
-                     samples_per_second_per_stream=round(per_stream, 1),
-                     real_time_factor=round(per_stream / lm.sample_rate, 4),
-                     first_block_seconds=round(took, 4),
-                     seconds=round(took, 4), peak_rss_mb=speed.peak_rss_mb(),
-                     flops_per_sample=flops,
-                     matmul_gflops=round(matmul_rate, 2),
-                     limit_samples_per_second=round(limit, 1),
-                     fraction_of_limit=round(per_stream * batch / limit, 4)))
-  return rows
 
 
 # ---- CLI -------------------------------------------------------------------

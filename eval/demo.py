@@ -54,7 +54,8 @@ def available_models(pretrained_dir=PRETRAINED):
 
 def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
              speed_batches=(1, 4), with_f0=True, progress=True,
-             pretrained_dir=PRETRAINED, log=print):
+             pretrained_dir=PRETRAINED, nll_batches=0, speed_seconds=0.5,
+             clip_seconds=4.0, log=print):
   """The whole main job; returns the comparison's results dict."""
   from eval import compare  # pylint: disable=g-import-not-at-top
   models = available_models(pretrained_dir)
@@ -73,7 +74,9 @@ def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
       model_data={n: corpora[k] for n, (_, k) in models.items()
                   if corpora[k] != data_dir},
       seconds=seconds, num_seqs=num_seqs, clips=clips, seed=0,
-      speed_batches=speed_batches, with_f0=with_f0, progress=progress,
+      clip_seconds=clip_seconds, nll_batches=nll_batches,
+      speed_batches=speed_batches, speed_seconds=speed_seconds,
+      with_f0=with_f0, progress=progress,
       title="neuralsynth: the shipped SampleRNN and WaveNet models compared",
       log=log)
 

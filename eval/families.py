@@ -65,10 +65,12 @@ class Loaded:
     return self.is_autoencoder
 
   def generate(self, num_seqs, num_samples, seed=0, temperature=1.0,
-               on_block=None):
-    """Unconditional codes `[num_seqs, num_samples]` (or None with on_block).
+               on_block=None, embeddings=None):
+    """Codes `[num_seqs, num_samples]` (or None with on_block).
 
-    `on_block(codes)` receives int32 `[num_seqs, block]` blocks in order.
+    Unconditional, or decoded from `embeddings` `[num_seqs, frames, d]` for
+    the autoencoder (zeros when not given: for timing). `on_block(codes)`
+    receives int32 `[num_seqs, block]` blocks in order.
     """
     if self.family == "samplernn":
       from samplernn import generate  # pylint: disable=g-import-not-at-top
@@ -78,9 +80,15 @@ class Loaded:
     from wavenet import fastgen  # pylint: disable=g-import-not-at-top
     callback = None if on_block is None else (
         lambda start, codes: on_block(codes))
-    return fastgen.generate(self.model, num_samples, batch_size=num_seqs,
-                            seed=seed, temperature=temperature,
-                            on_block=callback)
+    if self.is_autoencoder and embeddings is None:
+      hop = int(self.config["hop_length"])
+      embeddings = np.zeros([num_seqs, -(-num_samples // hop),
+                             int(self.config["bottleneck_width"])],
+                            np.float32)
+    return fastgen.generate(self.model, num_samples,
+                            batch_size=None if embeddings is not None
+                            else num_seqs, embeddings=embeddings, seed=seed,
+                            temperature=temperature, on_block=callback)
 
   def continue_from(self, prime_codes, num_samples, seed=0, temperature=1.0):
     """Continues int32 `[batch, prime]` codes by `num_samples` (SampleRNN)."""

@@ -130,14 +130,20 @@ def random_model(family, preset, sample_rate=16000, overrides=None):
   return families.Loaded(f"{family}:{preset}", "", family, model, config, 0)
 
 
-def naive_wavenet_speed(loaded, batch_size, num_samples=64, repeats=3):
+def naive_wavenet_speed(loaded, batch_size, num_samples=16, repeats=3):
   """Samples/s of full recomputation (the baseline fast generation beats)."""
   from wavenet import fastgen  # pylint: disable=g-import-not-at-top
-  fastgen.naive_generate(loaded.model, 4, batch_size=batch_size)
+  embeddings = None
+  if loaded.is_autoencoder:
+    embeddings = np.zeros([batch_size, 1, loaded.config["bottleneck_width"]],
+                          np.float32)
+  kwargs = dict(embeddings=embeddings) if loaded.is_autoencoder else dict(
+      batch_size=batch_size)
+  fastgen.naive_generate(loaded.model, 4, **kwargs)
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    fastgen.naive_generate(loaded.model, num_samples, batch_size=batch_size)
+    fastgen.naive_generate(loaded.model, num_samples, **kwargs)
     times.append(time.perf_counter() - start)
   return round(num_samples * batch_size / statistics.median(times), 2)
 

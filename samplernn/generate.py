@@ -811,19 +811,6 @@ def _define_flags():
   return flags.FLAGS
 
 
-def _parse_temperatures(text, num_seqs):
-  try:
-    values = [float(t) for t in str(text).split(",") if t.strip()]
-  except ValueError:
-    raise ValueError(f"--temperature: not a number or list: {text!r}") from None
-  if len(values) == 1:
-    values = values * num_seqs
-  if len(values) != num_seqs:
-    raise ValueError(f"--temperature: got {len(values)} values for "
-                     f"--num_seqs={num_seqs}")
-  return values
-
-
 def generate_files(model_dir, output_dir, num_seqs=1, seconds=5.0,
                    temperature="1.0", seed=0, prime=None, include_prime=False,
                    checkpoint="best", name="samplernn", block_seconds=1.0,
@@ -832,64 +819,42 @@ def generate_files(model_dir, output_dir, num_seqs=1, seconds=5.0,
 
   Returns the list of wav paths written.
   """
-  import contextlib
-
-  from tqdm import tqdm
-
   from common import audio
   from common import checkpoint as checkpoint_lib
-  from common import files
+  from common import generation
 
-  temperatures = _parse_temperatures(temperature, num_seqs)
-  paths = [os.path.join(output_dir, f"{name}_{i}.wav") for i in
-           range(num_seqs)]
-  for path in paths:
-    files.refuse_overwrite(path, overwrite)
+  try:
+    temperatures = generation.parse_temperatures(temperature, num_seqs)
+  except ValueError as e:
+    raise ValueError(f"--temperature: {e}") from None
+  paths = generation.output_paths(output_dir, name, num_seqs, overwrite)
   checkpoint_path = checkpoint_lib.latest(model_dir, checkpoint)
   model, config, step = checkpoint_lib.load_model(
       model_dir, model_lib.build_model, checkpoint)
   rate = int(config.get("sample_rate") or audio.DEFAULT_SAMPLE_RATE)
   kind, q_levels = config.get("quantization") or "mu_law", model.q_levels
-  prime_codes = None
+  prime_codes = prefix = None
   if prime:
     prime_audio = audio.load(prime, rate)
     prime_codes = np.broadcast_to(
         quantization.encode(prime_audio, kind, q_levels),
         [num_seqs, len(prime_audio)])
+    if include_prime:
+      prefix = quantization.decode(prime_codes, kind, q_levels)
   num_samples = int(round(seconds * rate))
-  gen = Generator(model, config)
+  blocks = Generator(model, config).stream(
+      num_seqs, num_samples, seed=seed, temperature=temperatures,
+      prime_codes=prime_codes, block_samples=max(1, block_seconds * rate))
+  sidecars = [dict(
+      model_dir=os.path.abspath(model_dir), checkpoint=checkpoint,
+      checkpoint_path=checkpoint_path, checkpoint_step=step,
+      temperature=temperatures[i], seed=seed, sequence=i, num_seqs=num_seqs,
+      sample_rate=rate, prime=os.path.abspath(prime) if prime else None,
+      include_prime=bool(prime and include_prime)) for i in range(num_seqs)]
   os.makedirs(output_dir, exist_ok=True)
-  start = time.perf_counter()
-  with contextlib.ExitStack() as stack:
-    writers = [stack.enter_context(audio.WavWriter(p, rate)) for p in paths]
-    if prime_codes is not None and include_prime:
-      for w, codes in zip(writers, prime_codes):
-        w.write(quantization.decode(codes, kind, q_levels))
-    bar = stack.enter_context(tqdm(
-        total=round(num_samples / rate, 2), unit="s", disable=not progress,
-        desc="generating", bar_format="{l_bar}{bar}| {n:.2f}/{total:.2f} s "
-        "[{elapsed}<{remaining}{postfix}]"))
-    done = 0
-    for codes in gen.stream(num_seqs, num_samples, seed=seed,
-                            temperature=temperatures, prime_codes=prime_codes,
-                            block_samples=max(1, block_seconds * rate)):
-      for w, row in zip(writers, codes):
-        w.write(quantization.decode(row, kind, q_levels))
-      done += codes.shape[1]
-      elapsed = time.perf_counter() - start
-      bar.update(round(done / rate, 2) - bar.n)
-      bar.set_postfix_str(f"{num_seqs * done / elapsed:,.0f} samples/s")
-  elapsed = time.perf_counter() - start
-  for i, path in enumerate(paths):
-    files.write_json(os.path.splitext(path)[0] + ".json", dict(
-        model_dir=os.path.abspath(model_dir), checkpoint=checkpoint,
-        checkpoint_path=checkpoint_path, checkpoint_step=step,
-        temperature=temperatures[i], seed=seed,
-        sequence=i, num_seqs=num_seqs, seconds=num_samples / rate,
-        sample_rate=rate, prime=os.path.abspath(prime) if prime else None,
-        include_prime=bool(prime and include_prime),
-        time_taken=elapsed,
-        samples_per_second=num_seqs * num_samples / elapsed))
+  generation.stream_to_wavs(paths, blocks, num_samples, rate, kind, q_levels,
+                            sidecar=sidecars, progress=progress,
+                            prefix_audio=prefix)
   return paths
 
 
