@@ -45,9 +45,27 @@ def windows(crop, seq_len, context_length):
           for i in range(count)]
 
 
-def build(model, q_levels_unused=None):
-  """Creates the model's variables by calling it once on a tiny batch."""
+def build(model):
+  """Creates the model's variables by calling it once on a tiny batch.
+
+  Raises:
+    ValueError: some variables would not be saved by tf.train.Checkpoint
+      (a Keras 3 layer holds sublayers or variables only in a list/dict).
+  """
   length = model.context_length + 1
   codes = tf.zeros([1, max(length, 2)], tf.int32)
   model(codes, model.initial_state(1), training=False)
+  check_checkpointable(model)
   return model
+
+
+def check_checkpointable(model):
+  """Raises ValueError unless tf.train.Checkpoint reaches every variable."""
+  root = tf.train.Checkpoint(model=model)  # the view holds a weak reference
+  reached = {id(obj) for obj in tf.train.TrackableView(root).descendants()}
+  missing = [v.path for v in model.variables if id(v) not in reached]
+  if missing:
+    raise ValueError(
+        f"{type(model).__name__}: {len(missing)} of {len(model.variables)} "
+        f"variables are not reachable by tf.train.Checkpoint (e.g. "
+        f"{missing[0]}); hold sublayers as named attributes")

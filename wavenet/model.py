@@ -60,6 +60,16 @@ def dilations(num_layers, num_stages):
   return [2 ** (i % num_stages) for i in range(num_layers)]
 
 
+def _name_each(layer, sublayers, prefix):
+  """Also holds each of a list of sublayers as a named attribute.
+
+  Keras 3 tracks layers in lists for `.variables`, but tf.train.Checkpoint
+  only follows attributes: without this, checkpoints would miss them.
+  """
+  for i, sublayer in enumerate(sublayers):
+    setattr(layer, f"{prefix}_{i + 1}", sublayer)
+
+
 class Encoder(keras.layers.Layer):
   """Non-causal temporal encoder: unit-scaled codes -> frame embeddings.
 
@@ -78,6 +88,7 @@ class Encoder(keras.layers.Layer):
                             name=f"ae_block_{i + 1}")
         for i, dilation in enumerate(dilations(num_layers, num_stages))]
     self.bottleneck = layers.Conv1D(bottleneck_width, 1, name="ae_bottleneck")
+    _name_each(self, self.blocks, "ae_block")
 
   def call(self, x):
     h = self.start_conv(x)
@@ -113,6 +124,7 @@ class Decoder(keras.layers.Layer):
     self.cond_out = (layers.Conv1D(skip_width, 1, name="cond_out")
                      if conditioned else None)
     self.logits = layers.Conv1D(q_levels, 1, name="logits")
+    _name_each(self, self.blocks, "block")
 
   def call(self, x, embeddings=None):
     h = self.start_conv(layers.shift_right(x))
