@@ -275,6 +275,8 @@ def _compare(models, data_dir, report_dir, model_data, seconds, num_seqs,
                        model_dir=os.path.abspath(models[name]),
                        speed=rows)
   real_row = results["models"][score_lib.REAL_NAME]
+  real_row["description"] = (f"crops of the test split of "
+                             f"{os.path.abspath(data_dir)}")
   real_row["metrics"]["order0_entropy_bits"] = metrics.order0_entropy_bits(
       test_codes, main_cfg["q_levels"])
   results["title"] = title or ("Comparison: " + ", ".join(models))
