@@ -60,12 +60,13 @@ def build(model):
 
 
 def check_checkpointable(model):
-  """Raises ValueError unless tf.train.Checkpoint reaches every variable."""
+  """Raises ValueError unless tf.train.Checkpoint reaches every weight."""
   root = tf.train.Checkpoint(model=model)  # the view holds a weak reference
   reached = {id(obj) for obj in tf.train.TrackableView(root).descendants()}
-  missing = [v.path for v in model.variables if id(v) not in reached]
+  weights = model.trainable_variables  # (not e.g. Keras RNG seed states)
+  missing = [v.path for v in weights if id(v) not in reached]
   if missing:
     raise ValueError(
-        f"{type(model).__name__}: {len(missing)} of {len(model.variables)} "
+        f"{type(model).__name__}: {len(missing)} of {len(weights)} "
         f"variables are not reachable by tf.train.Checkpoint (e.g. "
         f"{missing[0]}); hold sublayers as named attributes")

@@ -6,11 +6,13 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from common import checkpoint
+from common import model_api
 from common import config as config_lib
 from common import trainer
 import toy_model
@@ -165,3 +167,22 @@ def test_mirrored_strategy_on_two_logical_cpus(prepared_corpus, tmp_path):
   assert out.returncode == 0, out.stderr[-3000:]
   assert "replicas 2" in out.stdout
   assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+
+
+class ListHeldLayers(toy_model.ToyRNN):
+  """Holds an extra layer only inside a list: Keras 3 sees its weights, but
+  tf.train.Checkpoint would not save them (the bug WaveNet once had)."""
+
+  def __init__(self, config):
+    super().__init__(config)
+    self.extra = [keras.layers.Dense(config["q_levels"])]
+
+  def call(self, codes, state=(), training=False):
+    logits, state = super().call(codes, state, training)
+    return self.extra[0](logits), state
+
+
+def test_models_whose_weights_a_checkpoint_misses_are_refused():
+  with pytest.raises(ValueError, match="not reachable by tf.train.Checkpoint"):
+    model_api.build(ListHeldLayers(toy_config()))
+  model_api.build(toy_model.ToyRNN(toy_config()))  # the plain one is fine
