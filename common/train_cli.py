@@ -15,7 +15,7 @@ from common import config as config_lib
 OVERRIDE_FLAGS = ("batch_size", "seq_len", "num_windows", "learning_rate",
                   "num_steps", "checkpoint_every", "keep_checkpoints",
                   "validate_every", "val_batches", "early_stopping_patience",
-                  "grad_clip_norm", "seed")
+                  "grad_clip_norm", "seed", "jit_compile")
 
 
 def quiet_logs():
@@ -51,6 +51,8 @@ def define_flags(family, default_preset):
   flags.DEFINE_float("grad_clip_norm", None, "Clip gradients to this global "
                      "norm (0: off).")
   flags.DEFINE_integer("seed", None, "Seed of data order and weights.")
+  flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA "
+                    "(single replica only; the WaveNet presets turn it on).")
   flags.DEFINE_enum("strategy", "default",
                     ["default", "mirrored", "multi_worker", "tpu"],
                     "tf.distribute strategy (multi_worker reads TF_CONFIG).")

@@ -49,7 +49,7 @@ LN2 = math.log(2.0)
 RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
                   "validate_every", "val_batches", "early_stopping_patience",
                   "summary_every", "audio_summary_every",
-                  "audio_summary_seconds")
+                  "audio_summary_seconds", "jit_compile")
 
 
 class TrainingError(RuntimeError):
@@ -184,10 +184,15 @@ def evaluate_nll(model, config, data_dir, split="val", max_batches=None,
 def make_train_step(model, optimizer, config, strategy):
   """The compiled step on one TBPTT window: `(window, state) -> (loss nats,
   grad norm, finite flag, new state)`; the loss is the mean over all
-  replicas' predicted samples."""
+  replicas' predicted samples. With `config["jit_compile"]` and one replica
+  the step is compiled with XLA."""
   clip = float(config["grad_clip_norm"] or 0.0)
   context = model.context_length
   replicas = strategy.num_replicas_in_sync
+  # XLA fuses the many small ops of a WaveNet step (about 1.5x on CPU); the
+  # cross-replica reduction of a distributed step stays outside it, so only a
+  # single-replica step is compiled.
+  jit = bool(config.get("jit_compile")) and replicas == 1
 
   def replica_step(window, state):
     with tf.GradientTape() as tape:
@@ -208,7 +213,7 @@ def make_train_step(model, optimizer, config, strategy):
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, grad_norm, tf.cast(finite, tf.float32), new_state
 
-  @tf.function(reduce_retracing=True)
+  @tf.function(reduce_retracing=True, jit_compile=jit or None)
   def train_window(window, state):
     loss, norm, finite, new_state = strategy.run(replica_step,
                                                  (window, state))

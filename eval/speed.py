@@ -36,32 +36,12 @@ def peak_rss_mb():
   return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def matmul_gflops(batch=32, dim=1024, iterations=100, repeats=3):
-  """Float32 GFLOP/s of `[batch, dim] x [dim, dim]` matmuls in a TF loop.
-
-  The shape of the products a generator does per step (batch = sequences);
-  median of `repeats` runs.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  weights = [tf.random.normal([dim, dim], stddev=dim**-0.5) for _ in range(4)]
-
-  @tf.function
-  def loop(x):
-    def body(i, x):
-      for w in weights:
-        x = tf.tanh(tf.matmul(x, w))
-      return i + 1, x
-    return tf.while_loop(lambda i, x: i < iterations, body, (0, x))[1]
-
-  x = tf.random.normal([batch, dim])
-  loop(x).numpy()
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    loop(x).numpy()
-    times.append(time.perf_counter() - start)
-  return 2.0 * batch * dim * dim * len(weights) * iterations / (
-      statistics.median(times) * 1e9)
+def matmul_gflops(batch=32, dim=1024, steps=100, repeats=3):
+  """Float32 GFLOP/s of `[batch, dim] x [dim, dim]` products in a TF loop
+  (`common.timing.matmul_gflops`): the shape of the products a generator
+  does per step (batch = sequences)."""
+  from common import timing  # pylint: disable=g-import-not-at-top
+  return timing.matmul_gflops([(dim, dim)] * 4, batch, steps, repeats)
 
 
 def time_generation(loaded, batch_size, num_samples, repeats=3, seed=0):

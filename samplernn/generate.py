@@ -27,9 +27,9 @@ How it is fast:
   `T_j @ W2` and the bottom tier's upsampling `W_up @ W2` (+ `b_up @ W2 +
   b2`). Per sample that leaves one `dim x dim` layer and the output layer;
   the result equals the model up to float rounding (tested).
-- Gumbel noise comes from a counter-based hash (`frame_gumbel_noise`), one
-  call per bottom frame: ~2 ns per number, where the stateless TF RNG costs
-  25-50 ns under XLA on CPU (more than the `small` model itself).
+- Gumbel noise comes from `common.sampling.gumbel_noise` (a counter-based
+  hash), one call per bottom frame: ~2 ns per number, where the stateless TF
+  RNG costs 25-50 ns under XLA on CPU (more than the `small` model itself).
 - All state (RNN states, the last top frame of codes, the position) is
   carried between blocks, so memory does not grow with length and each
   block can be streamed to disk.
@@ -52,6 +52,8 @@ import tensorflow as tf
 
 from common import model_api
 from common import quantization
+from common import sampling
+from common import timing
 from samplernn import model as model_lib
 
 DEFAULT_BLOCK_SAMPLES = 16384
@@ -162,61 +164,6 @@ def sample_logits_step(sample_weights, first_layer, conditioning):
                  sample_weights["hidden_bias"])
   return (tf.matmul(h, sample_weights["output_kernel"]) +
           sample_weights["output_bias"])
-
-
-def _hash32(x):
-  """Wellons' "triple32" integer hash: a bijection on uint32, low bias."""
-  for shift, multiplier in ((17, 0xED5AD4BB), (11, 0xAC4C1B51),
-                            (15, 0x31848BAB)):
-    x = tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, shift))
-    x = x * tf.constant(multiplier, tf.uint32)
-  return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 14))
-
-
-def frame_gumbel_noise(seed, index, batch, frame_size, q_levels):
-  """Gumbel(0, 1) noise for one frame of samples, counter-based.
-
-  Element `[b, i, c]` (sequence, sample in frame, code) is a hash of
-  `(seed, index, b, i, c)`, so it is the same under XLA and in a plain
-  graph, whatever the batch size (sequence `b` sees the same noise alone
-  or in a batch) and whatever the block size. `tf.random.stateless_uniform`
-  (what `common.sampling.sample_logits` uses) has none of the first two
-  properties and under XLA on CPU costs ~25-50 ns per number, more than
-  the whole sample MLP of the `small` preset; this costs ~2 ns.
-
-  Args:
-    seed: int32 scalar, the user's seed.
-    index: int32 scalar, the index of the frame's first sample.
-
-  Returns:
-    float32 `[batch, frame_size, q_levels]`.
-  """
-  key = _hash32(tf.bitwise.bitwise_xor(
-      _hash32(tf.cast(seed, tf.uint32) + tf.constant(0x9E3779B9, tf.uint32)),
-      tf.cast(index, tf.uint32)))
-  element = tf.cast(tf.range(batch * frame_size * q_levels), tf.uint32)
-  bits = _hash32(tf.bitwise.bitwise_xor(_hash32(element), key))
-  uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (
-      1.0 / (1 << 24))  # in (0, 1)
-  gumbel = -tf.math.log(-tf.math.log(uniform))
-  return tf.reshape(gumbel, [batch, frame_size, q_levels])
-
-
-def sample_with_noise(logits, temperature, gumbel):
-  """`common.sampling.sample_logits` with the Gumbel noise given.
-
-  Args:
-    logits: float32 `[batch, q_levels]`.
-    temperature: float32 `[batch, 1]`; below 1e-6 means argmax.
-    gumbel: float32 `[batch, q_levels]`.
-
-  Returns:
-    int32 `[batch]` codes.
-  """
-  greedy = temperature < 1e-6
-  scaled = logits / tf.where(greedy, 1.0, temperature)
-  noisy = tf.where(greedy, scaled, scaled + gumbel)
-  return tf.argmax(noisy, axis=-1, output_type=tf.int32)
 
 
 class _Policy:
@@ -363,12 +310,13 @@ class _SamplePolicy(_Policy):
     self.noise = None
 
   def start_frame(self, frame):
-    self.noise = frame_gumbel_noise(
+    self.noise = sampling.gumbel_noise(
         self.seed, self.position + frame * self.bottom, self.batch,
         self.bottom, self.q_levels)
 
   def pick(self, i, logits):
-    return sample_with_noise(logits, self.temperature, self.noise[:, i])
+    return sampling.sample_with_noise(logits, self.temperature,
+                                      self.noise[:, i])
 
   def record(self, outputs, frame, codes, logits):
     return (outputs[0].write(frame, codes),)
@@ -695,30 +643,11 @@ def flops_per_sample(config, folded=True):
   return flops
 
 
-def measure_matmul_gflops(batch=32, dim=1024, iterations=200, repeats=3):
-  """This machine's float32 GFLOP/s for a `[batch, dim] x [dim, dim]` loop.
-
-  The better of a plain graph and XLA, median of `repeats` timings each.
-  """
-  weight = tf.random.normal([dim, dim], stddev=dim ** -0.5)
-  x0 = tf.random.normal([batch, dim])
-  best = 0.0
-  for jit in (False, True):
-    @tf.function(jit_compile=jit)
-    def loop(x):
-      return tf.while_loop(lambda i, x: i < iterations,
-                           lambda i, x: (i + 1, tf.matmul(x, weight)),
-                           (0, x))[1]
-
-    loop(x0).numpy()
-    times = []
-    for _ in range(repeats):
-      start = time.perf_counter()
-      loop(x0).numpy()
-      times.append(time.perf_counter() - start)
-    best = max(best, 2.0 * batch * dim * dim * iterations /
-               statistics.median(times) / 1e9)
-  return best
+def measure_matmul_gflops(batch=32, dim=1024, steps=200, repeats=3):
+  """This machine's float32 GFLOP/s on `[batch, dim] x [dim, dim]` products
+  in a loop: the better of a plain graph and XLA (`common.timing`)."""
+  return max(timing.matmul_gflops([(dim, dim)], batch, steps, repeats, jit)
+             for jit in (False, True))
 
 
 def benchmark(config, batch_size=1, num_samples=32768, warmup=1, repeats=3,

@@ -202,17 +202,6 @@ def test_per_sequence_temperatures(model, config):
                      temperature=[1.0, 1.0, 1.0])
 
 
-def test_noise_gives_softmax_frequencies():
-  logits = tf.constant([[0.0, 1.0, 2.0, -1.0]] * 8)
-  temperature = tf.fill([8, 1], 1.0)
-  sample = tf.function(lambda i: gen_lib.sample_with_noise(
-      logits, temperature, gen_lib.frame_gumbel_noise(3, i, 8, 1, 4)[:, 0]))
-  counts = np.bincount(np.concatenate(
-      [sample(tf.constant(i)).numpy() for i in range(500)]), minlength=4)
-  np.testing.assert_allclose(counts / counts.sum(),
-                             probs(logits[:1])[0], atol=0.03)
-
-
 def test_priming(model, config):
   context = model.context_length
   prime = random_codes(2, 2 * context + 5, seed=4)

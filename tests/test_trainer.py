@@ -54,6 +54,23 @@ def test_resume_matches_uninterrupted_run(prepared_corpus, tmp_path):
   assert straight["train_bits"] == resumed["train_bits"]
 
 
+def test_xla_step_trains_like_the_plain_graph(prepared_corpus, tmp_path):
+  plain = train_quietly(toy_config(), prepared_corpus, tmp_path / "plain")
+  xla = train_quietly(toy_config(jit_compile=True), prepared_corpus,
+                      tmp_path / "xla")
+  assert xla["step"] == plain["step"] == 8
+  np.testing.assert_allclose(xla["train_bits"], plain["train_bits"],
+                             rtol=1e-3)
+  model_p, _, _ = checkpoint.load_model(str(tmp_path / "plain"),
+                                        toy_model.build_model, "last")
+  model_x, _, _ = checkpoint.load_model(str(tmp_path / "xla"),
+                                        toy_model.build_model, "last")
+  for wp, wx in zip(weights(model_p), weights(model_x)):
+    np.testing.assert_allclose(wx, wp, atol=1e-4)
+  # The switch may change on resume: it does not change the model.
+  train_quietly(toy_config(num_steps=10), prepared_corpus, tmp_path / "xla")
+
+
 def test_checkpoints_best_and_config_are_written(prepared_corpus, tmp_path):
   result = train_quietly(toy_config(keep_checkpoints=1), prepared_corpus,
                          tmp_path)

@@ -17,10 +17,10 @@ matrix product per layer instead of recomputing the receptive field.
   `bottleneck` extra rows (+1% FLOPs at NSynth size, no extra op). This
   measured the same speed as adding per-frame projections precomputed
   outside the loop, and is simpler.
-- Sampling is `common.sampling.sample_logits` with the stateless seed
-  `step_seed(seed, t)` at absolute sample `t`, so the codes do not depend on
-  the block size, and `naive_generate` (full recomputation, the baseline)
-  draws exactly the same codes.
+- Sampling is `common.sampling.sample_logits` keyed by (seed, absolute
+  sample `t`, sequence), so the codes do not depend on the block size or the
+  batch size, and `naive_generate` (full recomputation, the baseline) draws
+  exactly the same codes.
 - Not XLA: under `jit_compile=True` the queues must be loop-carried tensors,
   and XLA:CPU (TF 2.21) copies every carried buffer on every iteration
   (~200 MB per sample at NSynth size: 44 samples/s) unless
@@ -53,6 +53,7 @@ from common import config as config_lib
 from common import model_api
 from common import quantization
 from common import sampling
+from common import timing
 from wavenet import layers
 
 DEFAULT_BLOCK_SAMPLES = 4096
@@ -265,8 +266,7 @@ class FastGenerator:
                                     w["out1_bias"]))
     logits = tf.nn.bias_add(tf.matmul(out, w["logits_kernel"]),
                             w["logits_bias"])
-    codes = sampling.sample_logits(logits, temperature,
-                                   sampling.step_seed(seed, t))
+    codes = sampling.sample_logits(logits, temperature, seed, t)
     return codes, logits
 
   def _block(self, w, queues, x, embeddings, start, num_steps, temperature,
@@ -424,7 +424,7 @@ def generate(model, num_samples, batch_size=None, embeddings=None, seed=0,
     embeddings: float `[batch, frames, bottleneck]` at `sample_rate /
       hop_length` Hz with `frames >= ceil(num_samples / hop_length)`
       (autoencoder only; sample `t` is conditioned on frame `t // hop`).
-    seed: int; sample `t` uses `step_seed(seed, t)`.
+    seed: int; sample `t` of sequence `b` uses the noise of `(seed, t, b)`.
     temperature: float or `[batch]` floats (0 = argmax).
     on_block: optional `fn(start, codes)` called after each block with the
       first sample index and int32 codes `[batch, block_samples]`; when
@@ -477,8 +477,8 @@ class NaiveGenerator:
       # codes[:, t] is a placeholder here; causality means it is not seen.
       step_logits = self._last_logits(tf.constant(codes[:, :t + 1]),
                                       embeddings)
-      codes[:, t] = sampling.sample_logits(
-          step_logits, temperature, sampling.step_seed(seed, t)).numpy()
+      codes[:, t] = sampling.sample_logits(step_logits, temperature, seed,
+                                           t).numpy()
       if return_logits:
         logits.append(step_logits.numpy())
     if return_logits:
@@ -539,37 +539,12 @@ def flops_per_sample(config):
 
 
 def matmul_rate(config, batch_size, repeats=3, steps=20):
-  """Float32 GFLOP/s of this machine on the cached step's matrix products.
-
-  Multiplies `[batch_size, rows]` activations by the same matrices as
-  `steps` cached steps (`step_matmuls`; distinct weights, so they stream
-  from memory as in generation), as one dependent chain in a `tf.function`
-  loop; median of `repeats` runs. This is the arithmetic limit generation is
-  compared with. (Plain TF, as generation: see the module doc.)
-  """
-  shapes = step_matmuls(config)
-  kernels = [tf.random.normal([rows, cols], stddev=rows ** -0.5)
-             for rows, cols in shapes]
-
-  @tf.function
-  def chain(x, kernels):
-    def body(i, x):
-      for kernel in kernels:
-        rows = kernel.shape[0]
-        x = tf.tile(x, [1, -(-rows // x.shape[1])])[:, :rows]
-        x = tf.matmul(x, kernel)
-      return i + 1, x[:, :1]
-    return tf.while_loop(lambda i, x: i < steps, body, (0, x))[1]
-
-  x = tf.random.normal([batch_size, 1])
-  chain(x, kernels).numpy()
-  times = []
-  for _ in range(repeats):
-    begin = time.perf_counter()
-    chain(x, kernels).numpy()
-    times.append(time.perf_counter() - begin)
-  flops = steps * batch_size * flops_per_sample(config)
-  return flops / statistics.median(times) / 1e9
+  """Float32 GFLOP/s of this machine on the cached step's matrix products:
+  the `step_matmuls(config)` shapes chained as in `steps` cached steps
+  (`common.timing.matmul_gflops`; plain TF, as generation, see the module
+  doc). This is the arithmetic limit generation is compared with."""
+  return timing.matmul_gflops(step_matmuls(config), batch_size, steps,
+                              repeats)
 
 
 def benchmark(config, batch_size=16, num_samples=None, naive=False,
