@@ -493,11 +493,13 @@ def render_missing(model, config, embeddings, pitches, output_dir, num_samples,
   # Every batch has the same number of rows (a short one is padded with
   # copies of its last note), so the generator compiles once per build; on
   # a CPU a few more rows cost little next to a new trace.
-  width = min(batch_size, total)
+  # Batches are balanced: 325 notes at --batch_size=128 run as 3 x 109.
+  num_batches = max(1, -(-len(jobs) // batch_size))
+  width = max(1, -(-len(jobs) // num_batches))
   bar = _progress_bar(total, total - len(jobs), progress)
   rendered = 0
   try:
-    for batch in _batches(jobs, batch_size) if jobs else []:
+    for batch in _batches(jobs, width) if jobs else []:
       started = time.time()
       rows = batch + [batch[-1]] * (width - len(batch))
       emb = np.stack([embeddings[pitch][point] for point, pitch in rows])
@@ -810,7 +812,7 @@ def _load_model(model_dir, ckpt):
 
 def build_instrument(model_dir, corners, pitches, grid, output_dir,
                      multigrid=(), seconds=4.0, temperature=1.0, seed=0,
-                     batch_size=16, audio_format="ogg", quality=0.5,
+                     batch_size=128, audio_format="ogg", quality=0.5,
                      normalize="instrument", sfz="position",
                      sfz_position=(0.5, 0.5), checkpoint="best", title=None,
                      overwrite=False, progress=True, on_render=None):
@@ -951,7 +953,9 @@ def _define_flags():
   flags.DEFINE_float("seconds", 4.0, "Length of every note.")
   flags.DEFINE_float("temperature", 1.0, "Sampling temperature (0: argmax).")
   flags.DEFINE_integer("seed", 0, "Sampling seed.")
-  flags.DEFINE_integer("batch_size", 16, "Notes rendered together.")
+  flags.DEFINE_integer("batch_size", 128, "Notes rendered together (at most; "
+                       "batches are balanced). On a CPU a step of 128 notes "
+                       "costs little more than one of 16.")
   flags.DEFINE_enum("format", "ogg", list(FORMATS), "Compressed format for "
                     "the page: ogg (Vorbis) or mp3.")
   flags.DEFINE_float("quality", 0.5, "Compression quality in [0, 1] (Vorbis "
