@@ -187,6 +187,15 @@ def test_note_file_rule(tmp_path):
   assert instrument.sound_name(str(folder) + "/") == "piano"
 
 
+@pytest.mark.parametrize("jobs,batch,width", [
+    (325, 128, 109), (325, 16, 16), (100, 64, 50), (10, 16, 10), (1, 128, 1), (129, 128, 65),
+    (256, 128, 128)])
+def test_batches_are_balanced(jobs, batch, width):
+  assert instrument.balanced_width(jobs, batch) == width
+  batches = -(-jobs // width)
+  assert batches == -(-jobs // batch)  # no more batches than needed
+
+
 def test_level_gains():
   stats = {(0, 60): (0.5, 0.1), (1, 60): (0.25, 0.05), (0, 64): (0.1, 0.02),
            (1, 64): (0.1, 0.02)}

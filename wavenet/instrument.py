@@ -453,6 +453,13 @@ def encode_notes(model, config, notes, batch_size):
   return np.concatenate(out, axis=0)
 
 
+def balanced_width(num_jobs, batch_size):
+  """Rows per batch when `num_jobs` notes run in batches of at most
+  `batch_size`, as evenly as possible: (325, 128) -> 109 (3 batches)."""
+  num_batches = max(1, -(-num_jobs // batch_size))
+  return max(1, -(-num_jobs // num_batches))
+
+
 def _batches(jobs, batch_size):
   """Splits jobs into consecutive batches of at most `batch_size`."""
   return [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
@@ -494,8 +501,7 @@ def render_missing(model, config, embeddings, pitches, output_dir, num_samples,
   # copies of its last note), so the generator compiles once per build; on
   # a CPU a few more rows cost little next to a new trace.
   # Batches are balanced: 325 notes at --batch_size=128 run as 3 x 109.
-  num_batches = max(1, -(-len(jobs) // batch_size))
-  width = max(1, -(-len(jobs) // num_batches))
+  width = balanced_width(len(jobs), batch_size)
   bar = _progress_bar(total, total - len(jobs), progress)
   rendered = 0
   try:
