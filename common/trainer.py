@@ -45,11 +45,16 @@ from common import files
 from common import model_api
 
 LN2 = math.log(2.0)
-# Keys that may change between runs of the same model directory.
+# Keys that may change between runs of the same model directory: the
+# bookkeeping, and the optimization schedule (e.g. resume with a lower
+# learning rate). The model and the data may not change.
 RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
                   "validate_every", "val_batches", "early_stopping_patience",
                   "summary_every", "audio_summary_every",
-                  "audio_summary_seconds", "jit_compile")
+                  "audio_summary_seconds", "jit_compile", "learning_rate",
+                  "lr_schedule", "lr_boundaries", "lr_values",
+                  "lr_decay_steps", "lr_decay_rate", "lr_warmup_steps",
+                  "min_learning_rate", "grad_clip_norm")
 
 
 class TrainingError(RuntimeError):

@@ -125,6 +125,18 @@ def test_other_config_in_same_model_dir_is_refused(prepared_corpus, tmp_path):
     train_quietly(toy_config(num_steps=4, dim=12), prepared_corpus, tmp_path)
 
 
+def test_resume_may_lower_the_learning_rate(prepared_corpus, tmp_path):
+  train_quietly(toy_config(num_steps=4), prepared_corpus, tmp_path)
+  lower = dict(lr_schedule="piecewise", lr_boundaries=[6],
+               lr_values=[1e-3, 1e-4])
+  result = train_quietly(toy_config(num_steps=8, **lower), prepared_corpus,
+                         tmp_path)
+  assert result["step"] == 8
+  saved = config_lib.load_saved(str(tmp_path))
+  assert saved["lr_values"] == [1e-3, 1e-4]
+  assert float(trainer.learning_rate(saved, 7)) == pytest.approx(1e-4)
+
+
 def test_data_prepared_with_other_settings_is_refused(prepared_corpus,
                                                       tmp_path):
   with pytest.raises(config_lib.ConfigError, match="q_levels"):
