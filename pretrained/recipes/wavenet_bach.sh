@@ -2,7 +2,7 @@
 # Recipe of pretrained/wavenet_bach: an unconditional WaveNet
 # (small_unconditional preset) on the same Bach corpus as the SampleRNN.
 . "$(dirname "$0")/setup.sh"
-STEPS=${STEPS:-6000}
+STEPS=${STEPS:-20000}
 $PY -m pretrained.recipes.render_bach --output_dir=$DATA/bach_wav --num_pieces=110
 $PY -m common.prepare --input=$DATA/bach_wav --output_dir=$DATA/bach --chunk_seconds=8
 $PY -m wavenet.train --data_dir=$DATA/bach --model_dir=$RUNS/wavenet_bach \
