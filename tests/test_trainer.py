@@ -71,6 +71,17 @@ def test_xla_step_trains_like_the_plain_graph(prepared_corpus, tmp_path):
   train_quietly(toy_config(num_steps=10), prepared_corpus, tmp_path / "xla")
 
 
+def test_jit_compile_switch_reaches_the_step():
+  model = model_api.build(toy_model.build_model(toy_config()))
+  optimizer = tf.keras.optimizers.Adam(1e-3)
+  strategy = tf.distribute.get_strategy()
+  on = trainer.make_train_step(model, optimizer, toy_config(jit_compile=True),
+                               strategy)
+  off = trainer.make_train_step(model, optimizer, toy_config(), strategy)
+  assert on._jit_compile is True  # pylint: disable=protected-access
+  assert not off._jit_compile  # pylint: disable=protected-access
+
+
 def test_checkpoints_best_and_config_are_written(prepared_corpus, tmp_path):
   result = train_quietly(toy_config(keep_checkpoints=1), prepared_corpus,
                          tmp_path)
