@@ -6,7 +6,8 @@ STEPS=${STEPS:-20000}
 $PY -m pretrained.recipes.render_bach --output_dir=$DATA/bach_wav --num_pieces=110
 $PY -m common.prepare --input=$DATA/bach_wav --output_dir=$DATA/bach --chunk_seconds=8
 $PY -m wavenet.train --data_dir=$DATA/bach --model_dir=$RUNS/wavenet_bach \
-  --config=small_unconditional --num_steps=$STEPS --checkpoint_every=200 --validate_every=400 --val_batches=8
+  --config=small_unconditional --num_steps=$STEPS --checkpoint_every=200 --validate_every=400 --val_batches=8 \
+  --set=lr_schedule=piecewise '--set=lr_boundaries=[9800]' '--set=lr_values=[0.001,0.0003]'
 $PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_bach \
   --output_dir=pretrained/wavenet_bach --data_dir=$DATA/bach --overwrite
 $PY -m eval.compare --model=wavenet_unconditional=pretrained/wavenet_bach --data_dir=$DATA/bach \

@@ -10,7 +10,7 @@ $PY -m common.prepare --input=$DATA/notes_wav --output_dir=$DATA/notes --chunk_s
   --split_by='(.*)-\d+\.wav$'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes \
   --config=small --num_steps=$STEPS --checkpoint_every=200 --validate_every=400 --val_batches=8 \
-  --set=lr_schedule=piecewise --set=lr_boundaries=[4400] --set=lr_values=[0.001,0.0003]
+  --set=lr_schedule=piecewise '--set=lr_boundaries=[4400,10200]' '--set=lr_values=[0.001,0.0003,0.0001]'
 $PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_notes --data_dir=$DATA/notes \
