@@ -54,10 +54,27 @@ def test_short_generation_is_not_silent(name):
   assert sum(level_db(seq) > -40 for seq in audio) >= 3
 
 
+def test_note_clips_are_held_out_from_the_autoencoders_training():
+  # The recipe renders its corpus into `notes_wav/`, so prepare keys its
+  # files `notes_wav/<name>.wav`; every bundled clip's instrument-pitch must
+  # fall in the test split the shipped model's data settings define.
+  from common import prepare  # pylint: disable=g-import-not-at-top
+  from pretrained.recipes import render_notes  # pylint: disable=g-import-not-at-top
+  settings = files.read_json(os.path.join(SHIPPED["wavenet_autoencoder"][0],
+                                          "data_settings.json"))
+  clips = sorted(n for n in os.listdir(os.path.join(demo.CLIPS, "notes"))
+                 if n.endswith(".flac"))
+  assert clips == sorted(render_notes.note_filename(*job, ext=".flac")
+                         for job in render_notes.CLIP_NOTES)
+  splits = {n: prepare.split_of("notes_wav/" + n[:-len(".flac")] + ".wav",
+                                settings) for n in clips}
+  assert set(splits.values()) == {"test"}, splits
+
+
 def test_autoencoder_resynthesis_has_expected_length_and_sound():
   from common import audio as audio_io  # pylint: disable=g-import-not-at-top
   loaded = families.load(SHIPPED["wavenet_autoencoder"][0])
-  note = os.path.join(demo.CLIPS, "notes", "piano_000-060-100.flac")
+  note = os.path.join(demo.CLIPS, "notes", "organ_church_019-060-100.flac")
   x = audio_io.load(note, loaded.sample_rate)[:4096]
   codes = quantization.encode(x, loaded.config["quantization"],
                               loaded.config["q_levels"])[None]
