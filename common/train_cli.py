@@ -53,6 +53,12 @@ def define_flags(family, default_preset):
   flags.DEFINE_integer("seed", None, "Seed of data order and weights.")
   flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA "
                     "(single replica only; the WaveNet presets turn it on).")
+  flags.DEFINE_string("init_from", None, "Fine-tune: start a new run from the "
+                      "weights of this model (a model directory or a "
+                      "pretrained/ one; its best checkpoint) at step 0. The "
+                      "model must be the same; batch, windows and learning "
+                      "rate may differ. Ignored when --model_dir already "
+                      "holds a checkpoint (the run resumes).")
   flags.DEFINE_enum("strategy", "default",
                     ["default", "mirrored", "multi_worker", "tpu"],
                     "tf.distribute strategy (multi_worker reads TF_CONFIG).")
@@ -79,7 +85,7 @@ def main(family, build_model, audio_summary=None):
     config = config_from_flags(family)
     result = trainer.train(config, f.data_dir, f.model_dir, build_model,
                            audio_summary=audio_summary, strategy=f.strategy,
-                           tpu=f.tpu)
+                           tpu=f.tpu, init_from=f.init_from)
   except (config_lib.ConfigError, trainer.TrainingError,
           prepare.PrepareError, ValueError) as e:
     print(f"error: {e}", file=sys.stderr)

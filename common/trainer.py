@@ -55,6 +55,11 @@ RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
                   "lr_schedule", "lr_boundaries", "lr_values",
                   "lr_decay_steps", "lr_decay_rate", "lr_warmup_steps",
                   "min_learning_rate", "grad_clip_norm")
+# Keys a fine-tuned run (`init_from`) may also change: how it is fed. The
+# model's shape and the codes it reads (sample rate, quantization) may not.
+FINE_TUNE_KEYS = RESUMABLE_KEYS + ("batch_size", "seq_len", "num_windows",
+                                   "seed", "shuffle_buffer")
+INIT_NAME = "init.json"
 
 
 class TrainingError(RuntimeError):
@@ -268,8 +273,51 @@ def train_throughput(config, build_model, steps=10, warmup=2):
               seq_len=seq_len)
 
 
+def init_weights(model, config, init_from):
+  """Fine-tuning: copies the weights of the model in `init_from` into `model`.
+
+  `init_from` is a model directory (a run or a `pretrained/` export; its
+  best checkpoint is used) or a checkpoint path prefix. Its config must
+  equal `config` except for `FINE_TUNE_KEYS`. Returns dict(checkpoint,
+  step) of the source.
+
+  Raises:
+    TrainingError: no checkpoint there, another model, or unmatched weights.
+  """
+  if not (os.path.isdir(init_from) or
+          tf.io.gfile.exists(init_from + ".index")):
+    raise TrainingError(f"{init_from}: no such model directory or checkpoint "
+                        f"to fine-tune from")
+  source_dir = (init_from if os.path.isdir(init_from)
+                else os.path.dirname(os.path.dirname(init_from)))
+  try:
+    source = config_lib.load_saved(source_dir)
+  except (OSError, config_lib.ConfigError) as e:
+    raise TrainingError(f"{init_from}: cannot fine-tune from it: {e}") from e
+  diff = sorted(k for k in set(source) | set(config)
+                if k not in FINE_TUNE_KEYS and source.get(k) != config.get(k))
+  if diff:
+    detail = ", ".join(f"{k}: {source.get(k)!r} there, {config.get(k)!r} "
+                       f"here" for k in diff[:6])
+    raise TrainingError(f"{init_from}: holds another model ({detail}); "
+                        f"fine-tuning needs the same model and codes")
+  path = ckpt_lib.latest(init_from, "best") if os.path.isdir(init_from) \
+      else init_from
+  if path is None or not tf.io.gfile.exists(path + ".index"):
+    raise TrainingError(f"{init_from}: no checkpoint to fine-tune from")
+  step = tf.Variable(0, dtype=tf.int64, name="step")
+  status = tf.train.Checkpoint(model=model, step=step).read(path)
+  try:
+    status.expect_partial().assert_existing_objects_matched()
+  except AssertionError as e:
+    raise TrainingError(f"{path}: does not hold all of this model's "
+                        f"weights") from e
+  return dict(checkpoint=os.path.abspath(path), step=int(step.numpy()))
+
+
 def train(config, data_dir, model_dir, build_model, audio_summary=None,
-          strategy="default", tpu=None, progress=True, log=print):
+          strategy="default", tpu=None, progress=True, log=print,
+          init_from=None):
   """Trains (or resumes) a model; returns a dict of final figures.
 
   Args:
@@ -284,6 +332,10 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     strategy: see `make_strategy`.
     progress: show a tqdm bar.
     log: a function that prints a line.
+    init_from: fine-tune: a new run starts from this model's weights (see
+      `init_weights`; recorded in `model_dir/init.json`) at step 0 with a
+      fresh optimizer. Ignored when `model_dir` holds a checkpoint: the run
+      resumes.
 
   Raises:
     TrainingError, config.ConfigError: with a one-line reason.
@@ -343,6 +395,13 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
+  elif init_from:
+    source = init_weights(model, config, init_from)
+    if chief:
+      files.write_json(os.path.join(model_dir, INIT_NAME),
+                       dict(init_from=os.path.abspath(init_from), **source))
+    log(f"fine-tuning from {source['checkpoint']} (its step "
+        f"{source['step']}); this run starts at step 0")
 
   train_window = make_train_step(model, optimizer, config, strat)
 

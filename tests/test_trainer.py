@@ -148,6 +148,41 @@ def test_resume_may_lower_the_learning_rate(prepared_corpus, tmp_path):
   assert float(trainer.learning_rate(saved, 7)) == pytest.approx(1e-4)
 
 
+def test_fine_tuning_starts_from_another_models_weights(prepared_corpus,
+                                                        tmp_path):
+  source_dir, tuned_dir = str(tmp_path / "source"), str(tmp_path / "tuned")
+  train_quietly(toy_config(num_steps=4), prepared_corpus, source_dir)
+  source, _, source_step = checkpoint.load_model(
+      source_dir, toy_model.build_model, "best")
+  # Fed differently, with a zero learning rate: the weights stay the source's.
+  frozen = dict(batch_size=4, seq_len=8, learning_rate=0.0,
+                min_learning_rate=0.0, checkpoint_every=2, validate_every=2)
+  result = train_quietly(toy_config(num_steps=2, **frozen), prepared_corpus,
+                         tuned_dir, init_from=source_dir)
+  assert result["step"] == 2
+  tuned, _, _ = checkpoint.load_model(tuned_dir, toy_model.build_model, "last")
+  for ws, wt in zip(weights(source), weights(tuned)):
+    np.testing.assert_array_equal(ws, wt)
+  init = json.loads((tmp_path / "tuned" / trainer.INIT_NAME).read_text())
+  assert init["step"] == source_step > 0
+  assert init["checkpoint"].startswith(os.path.join(source_dir, "best"))
+  # Re-running the command resumes the fine-tuned run.
+  result = train_quietly(toy_config(num_steps=4, **frozen), prepared_corpus,
+                         tuned_dir, init_from=source_dir)
+  assert result["step"] == 4
+
+
+def test_fine_tuning_refuses_another_model(prepared_corpus, tmp_path):
+  source_dir = str(tmp_path / "source")
+  train_quietly(toy_config(num_steps=2), prepared_corpus, source_dir)
+  with pytest.raises(trainer.TrainingError, match="another model.*dim"):
+    train_quietly(toy_config(num_steps=2, dim=12), prepared_corpus,
+                  tmp_path / "wider", init_from=source_dir)
+  with pytest.raises(trainer.TrainingError, match="no such model directory"):
+    train_quietly(toy_config(num_steps=2), prepared_corpus,
+                  tmp_path / "orphan", init_from=str(tmp_path / "nothing"))
+
+
 def test_data_prepared_with_other_settings_is_refused(prepared_corpus,
                                                       tmp_path):
   with pytest.raises(config_lib.ConfigError, match="q_levels"):

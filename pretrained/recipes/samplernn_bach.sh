@@ -8,7 +8,7 @@ $PY -m pretrained.recipes.render_bach --output_dir=$DATA/bach_wav --num_pieces=1
 $PY -m common.prepare --input=$DATA/bach_wav --output_dir=$DATA/bach --chunk_seconds=8
 $PY -m samplernn.train --data_dir=$DATA/bach --model_dir=$RUNS/samplernn_bach \
   --config=small --num_steps=$STEPS --checkpoint_every=200 --validate_every=400 --val_batches=8 \
-  --set=lr_schedule=piecewise '--set=lr_boundaries=[6000]' '--set=lr_values=[0.001,0.0003]'
+  --set=lr_schedule=piecewise '--set=lr_boundaries=[6000,8600]' '--set=lr_values=[0.001,0.0003,0.0001]'
 $PY -m pretrained.recipes.export --model_dir=$RUNS/samplernn_bach \
   --output_dir=pretrained/samplernn_bach --data_dir=$DATA/bach --overwrite
 $PY -m eval.compare --model=samplernn=pretrained/samplernn_bach --data_dir=$DATA/bach \
