@@ -273,23 +273,22 @@ def train_throughput(config, build_model, steps=10, warmup=2):
               seq_len=seq_len)
 
 
-def init_weights(model, config, init_from):
-  """Fine-tuning: copies the weights of the model in `init_from` into `model`.
+def fine_tune_source(config, init_from):
+  """The checkpoint a fine-tuned run starts from (see `init_weights`).
 
   `init_from` is a model directory (a run or a `pretrained/` export; its
-  best checkpoint is used) or a checkpoint path prefix. Its config must
-  equal `config` except for `FINE_TUNE_KEYS`. Returns dict(checkpoint,
-  step) of the source.
+  best checkpoint) or a checkpoint path prefix inside one. Its config must
+  equal `config` except for `FINE_TUNE_KEYS`.
 
   Raises:
-    TrainingError: no checkpoint there, another model, or unmatched weights.
+    TrainingError: nothing there, or another model.
   """
-  if not (os.path.isdir(init_from) or
-          tf.io.gfile.exists(init_from + ".index")):
+  is_dir = os.path.isdir(init_from)
+  if not (is_dir or tf.io.gfile.exists(init_from + ".index")):
     raise TrainingError(f"{init_from}: no such model directory or checkpoint "
                         f"to fine-tune from")
-  source_dir = (init_from if os.path.isdir(init_from)
-                else os.path.dirname(os.path.dirname(init_from)))
+  source_dir = init_from if is_dir else os.path.dirname(
+      os.path.dirname(init_from))
   try:
     source = config_lib.load_saved(source_dir)
   except (OSError, config_lib.ConfigError) as e:
@@ -301,10 +300,20 @@ def init_weights(model, config, init_from):
                        f"here" for k in diff[:6])
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
-  path = ckpt_lib.latest(init_from, "best") if os.path.isdir(init_from) \
-      else init_from
+  path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
   if path is None or not tf.io.gfile.exists(path + ".index"):
     raise TrainingError(f"{init_from}: no checkpoint to fine-tune from")
+  return path
+
+
+def init_weights(model, path):
+  """Copies the model weights of checkpoint `path` into `model`.
+
+  Returns dict(checkpoint, step) of the source.
+
+  Raises:
+    TrainingError: the checkpoint lacks some of the model's weights.
+  """
   step = tf.Variable(0, dtype=tf.int64, name="step")
   status = tf.train.Checkpoint(model=model, step=step).read(path)
   try:
@@ -333,7 +342,7 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     progress: show a tqdm bar.
     log: a function that prints a line.
     init_from: fine-tune: a new run starts from this model's weights (see
-      `init_weights`; recorded in `model_dir/init.json`) at step 0 with a
+      `fine_tune_source`; recorded in `model_dir/init.json`) at step 0 with a
       fresh optimizer. Ignored when `model_dir` holds a checkpoint: the run
       resumes.
 
@@ -344,6 +353,9 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
   config = config_lib.with_data_settings(
       config, manifest["settings"], os.path.join(data_dir, "manifest.json"))
   _check_resume_config(model_dir, config)
+  fresh = ckpt_lib.latest(model_dir, "last") is None
+  init_path = fine_tune_source(config, init_from) if init_from and fresh \
+      else None
   os.makedirs(model_dir, exist_ok=True)
   config_lib.save(config, model_dir)
   tf.keras.utils.set_random_seed(int(config["seed"]))
@@ -395,8 +407,8 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
   if manager.latest_checkpoint:
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
-  elif init_from:
-    source = init_weights(model, config, init_from)
+  elif init_path:
+    source = init_weights(model, init_path)
     if chief:
       files.write_json(os.path.join(model_dir, INIT_NAME),
                        dict(init_from=os.path.abspath(init_from), **source))

@@ -178,6 +178,7 @@ def test_fine_tuning_refuses_another_model(prepared_corpus, tmp_path):
   with pytest.raises(trainer.TrainingError, match="another model.*dim"):
     train_quietly(toy_config(num_steps=2, dim=12), prepared_corpus,
                   tmp_path / "wider", init_from=source_dir)
+  assert not os.path.exists(tmp_path / "wider")  # nothing left to trip on
   with pytest.raises(trainer.TrainingError, match="no such model directory"):
     train_quietly(toy_config(num_steps=2), prepared_corpus,
                   tmp_path / "orphan", init_from=str(tmp_path / "nothing"))
