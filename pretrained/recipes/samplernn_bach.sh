@@ -12,4 +12,4 @@ $PY -m samplernn.train --data_dir=$DATA/bach --model_dir=$RUNS/samplernn_bach \
 $PY -m pretrained.recipes.export --model_dir=$RUNS/samplernn_bach \
   --output_dir=pretrained/samplernn_bach --data_dir=$DATA/bach --overwrite
 $PY -m eval.compare --model=samplernn=pretrained/samplernn_bach --data_dir=$DATA/bach \
-  --report_dir=$RUNS/samplernn_bach_report --seconds=60 --overwrite
+  --report_dir=$RUNS/samplernn_bach_report --seconds=60 --num_seqs=8 --overwrite
