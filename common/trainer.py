@@ -124,17 +124,22 @@ class _Schedule(tf.keras.optimizers.schedules.LearningRateSchedule):
     return {"config": self.config}
 
 
+def _config_diff(saved, config, may_differ):
+  """"key: saved X, now Y" for (up to 6) keys outside `may_differ` that
+  differ between two configs; "" when none do."""
+  diff = sorted(k for k in set(saved) | set(config)
+                if k not in may_differ and saved.get(k) != config.get(k))
+  return ", ".join(f"{k}: saved {saved.get(k)!r}, now {config.get(k)!r}"
+                   for k in diff[:6])
+
+
 def _check_resume_config(model_dir, config):
   """Refuses to continue a model directory with a different model/data."""
   path = os.path.join(model_dir, config_lib.CONFIG_NAME)
   if not os.path.exists(path):
     return
-  saved = files.read_json(path)
-  diff = sorted(k for k in set(saved) | set(config)
-                if k not in RESUMABLE_KEYS and saved.get(k) != config.get(k))
-  if diff:
-    detail = ", ".join(f"{k}: saved {saved.get(k)!r}, now {config.get(k)!r}"
-                       for k in diff[:6])
+  detail = _config_diff(files.read_json(path), config, RESUMABLE_KEYS)
+  if detail:
     raise TrainingError(
         f"{model_dir}: holds a model trained with another config ({detail}); "
         f"use a new --model_dir, or the same settings to resume")
@@ -293,11 +298,8 @@ def fine_tune_source(config, init_from):
     source = config_lib.load_saved(source_dir)
   except (OSError, config_lib.ConfigError) as e:
     raise TrainingError(f"{init_from}: cannot fine-tune from it: {e}") from e
-  diff = sorted(k for k in set(source) | set(config)
-                if k not in FINE_TUNE_KEYS and source.get(k) != config.get(k))
-  if diff:
-    detail = ", ".join(f"{k}: {source.get(k)!r} there, {config.get(k)!r} "
-                       f"here" for k in diff[:6])
+  detail = _config_diff(source, config, FINE_TUNE_KEYS)
+  if detail:
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
   path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
