@@ -59,6 +59,10 @@ RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
 # model's shape and the codes it reads (sample rate, quantization) may not.
 FINE_TUNE_KEYS = RESUMABLE_KEYS + ("batch_size", "seq_len", "num_windows",
                                    "seed", "shuffle_buffer")
+# Keys a fine-tuned run may also change because they only add inputs to the
+# model (the WaveNet autoencoder's pitch conditioning): the weights that read
+# the new inputs start at zero, so the new model starts as the source.
+ADDED_INPUT_KEYS = ("pitch_bins", "pitch_min_midi")
 INIT_NAME = "init.json"
 
 
@@ -283,7 +287,11 @@ def fine_tune_source(config, init_from):
 
   `init_from` is a model directory (a run or a `pretrained/` export; its
   best checkpoint) or a checkpoint path prefix inside one. Its config must
-  equal `config` except for `FINE_TUNE_KEYS`.
+  equal `config` except for `FINE_TUNE_KEYS`, and a model without pitch
+  conditioning may gain it (`ADDED_INPUT_KEYS`).
+
+  Returns:
+    (checkpoint path prefix, the source's config).
 
   Raises:
     TrainingError: nothing there, or another model.
@@ -298,32 +306,67 @@ def fine_tune_source(config, init_from):
     source = config_lib.load_saved(source_dir)
   except (OSError, config_lib.ConfigError) as e:
     raise TrainingError(f"{init_from}: cannot fine-tune from it: {e}") from e
-  detail = _config_diff(source, config, FINE_TUNE_KEYS)
+  detail = _config_diff(source, config, FINE_TUNE_KEYS + ADDED_INPUT_KEYS)
   if detail:
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
+  if (source.get("pitch_bins") or 0) and _config_diff(
+      source, config, FINE_TUNE_KEYS):
+    raise TrainingError(f"{init_from}: its pitch conditioning "
+                        f"({_config_diff(source, config, FINE_TUNE_KEYS)}) "
+                        f"cannot change; only a model without it can add it")
   path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
   if path is None or not tf.io.gfile.exists(path + ".index"):
     raise TrainingError(f"{init_from}: no checkpoint to fine-tune from")
-  return path
+  return path, source
 
 
-def init_weights(model, path):
+def init_weights(model, path, source_model=None):
   """Copies the model weights of checkpoint `path` into `model`.
+
+  With `source_model` (the source's own architecture, when `model` adds
+  inputs: see `ADDED_INPUT_KEYS`) the checkpoint is read into it and copied
+  weight by weight: a kernel that gained input rows (axis -2) gets the
+  source's rows first and zeros for the new ones, so `model` starts out
+  computing exactly what the source did.
 
   Returns dict(checkpoint, step) of the source.
 
   Raises:
-    TrainingError: the checkpoint lacks some of the model's weights.
+    TrainingError: the checkpoint lacks some of the model's weights, or a
+      weight cannot be carried over.
   """
   step = tf.Variable(0, dtype=tf.int64, name="step")
-  status = tf.train.Checkpoint(model=model, step=step).read(path)
+  target = model if source_model is None else source_model
+  status = tf.train.Checkpoint(model=target, step=step).read(path)
   try:
     status.expect_partial().assert_existing_objects_matched()
   except AssertionError as e:
     raise TrainingError(f"{path}: does not hold all of this model's "
                         f"weights") from e
+  if source_model is not None:
+    _grow_weights(source_model, model, path)
   return dict(checkpoint=os.path.abspath(path), step=int(step.numpy()))
+
+
+def _grow_weights(source, model, path):
+  """Copies `source`'s weights into `model`, zero-filling added input rows."""
+  weights = {v.path: v for v in source.weights}
+  if set(weights) != {v.path for v in model.weights}:
+    raise TrainingError(f"{path}: its model has other weights than this one")
+  for v in model.weights:
+    old = weights[v.path].numpy()
+    new = tuple(v.shape)
+    if old.shape == new:
+      v.assign(old)
+      continue
+    if (len(new) < 2 or old.shape[:-2] != new[:-2] or
+        old.shape[-1] != new[-1] or old.shape[-2] > new[-2]):
+      raise TrainingError(f"{path}: weight {v.path} is {old.shape}, this "
+                          f"model's is {new}; only added inputs can differ")
+    grown = np.zeros(new, old.dtype)
+    grown[..., :old.shape[-2], :] = old
+    v.assign(grown)
 
 
 def train(config, data_dir, model_dir, build_model, audio_summary=None,
@@ -356,8 +399,8 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
       config, manifest["settings"], os.path.join(data_dir, "manifest.json"))
   _check_resume_config(model_dir, config)
   fresh = ckpt_lib.latest(model_dir, "last") is None
-  init_path = fine_tune_source(config, init_from) if init_from and fresh \
-      else None
+  init_path, init_config = (fine_tune_source(config, init_from)
+                            if init_from and fresh else (None, None))
   os.makedirs(model_dir, exist_ok=True)
   config_lib.save(config, model_dir)
   tf.keras.utils.set_random_seed(int(config["seed"]))
@@ -410,7 +453,10 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
   elif init_path:
-    source = init_weights(model, init_path)
+    source_model = None
+    if _config_diff(init_config, config, FINE_TUNE_KEYS):
+      source_model = model_api.build(build_model(init_config))
+    source = init_weights(model, init_path, source_model)
     if chief:
       files.write_json(os.path.join(model_dir, INIT_NAME),
                        dict(init_from=os.path.abspath(init_from), **source))

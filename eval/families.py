@@ -83,7 +83,7 @@ class Loaded:
     if self.is_autoencoder and embeddings is None:
       hop = int(self.config["hop_length"])
       embeddings = np.zeros([num_seqs, -(-num_samples // hop),
-                             int(self.config["bottleneck_width"])],
+                             self.model.embedding_width],
                             np.float32)
     return fastgen.generate(self.model, num_samples,
                             batch_size=None if embeddings is not None

@@ -115,7 +115,7 @@ def naive_wavenet_speed(loaded, batch_size, num_samples=16, repeats=3):
   from wavenet import fastgen  # pylint: disable=g-import-not-at-top
   embeddings = None
   if loaded.is_autoencoder:
-    embeddings = np.zeros([batch_size, 1, loaded.config["bottleneck_width"]],
+    embeddings = np.zeros([batch_size, 1, loaded.model.embedding_width],
                           np.float32)
   kwargs = dict(embeddings=embeddings) if loaded.is_autoencoder else dict(
       batch_size=batch_size)

@@ -24,7 +24,7 @@ HOP = 32
 RATE = 16000
 
 
-def _make_model_dir(path, preset="tiny"):
+def _make_model_dir(path, preset="tiny", **overrides):
   """Writes config.json + checkpoints/ for an untrained model; returns it."""
   import keras  # pylint: disable=g-import-not-at-top
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -32,7 +32,7 @@ def _make_model_dir(path, preset="tiny"):
   from common import model_api  # pylint: disable=g-import-not-at-top
   from wavenet import model as model_lib  # pylint: disable=g-import-not-at-top
   keras.utils.set_random_seed(0)
-  config = config_lib.load("wavenet", preset)
+  config = config_lib.load("wavenet", preset, overrides or None)
   config["sample_rate"] = RATE
   model = model_api.build(model_lib.build_model(config))
   os.makedirs(path, exist_ok=True)
@@ -158,6 +158,65 @@ def test_windowed_and_batched_encoding_equal_whole(tiny):
   batch = encode.encode_batch(model, np.stack([
       encode.audio_to_codes(config, x), encode.audio_to_codes(config, -x)]))
   np.testing.assert_allclose(batch[0], whole, atol=1e-5)
+
+
+def test_pitch_conditioned_model_encodes_and_synthesizes(tiny, tmp_path):
+  """Embeddings gain the pitch two-hot; long files still encode in windows,
+  with the YIN window's reach as context; the synthesizer reads them."""
+  _, _, _, clips = tiny
+  model_dir = str(tmp_path / "pitch_model")
+  model, config = _make_model_dir(model_dir, pitch_bins=12, pitch_min_midi=48)
+  assert encode.embedding_width(config) == 16
+  assert encode.encoder_context(config) == 512  # 1024 / 2 - 16 -> 16 frames
+  x = tone((220.0,), 0.3)  # MIDI 57: bin 9
+  whole = encode.encode_audio(model, config, x)
+  assert whole.shape == (150, 16)
+  assert np.all(np.argmax(whole[20:130, 4:], axis=1) == 9)
+  np.testing.assert_allclose(encode.encode_audio(model, config, x, 640),
+                             whole, atol=1e-5)
+  emb, wavs = str(tmp_path / "emb"), str(tmp_path / "wav")
+  result = _cli("wavenet.encode", f"--model_dir={model_dir}",
+                f"--input={clips / 'a.wav'}", f"--output_dir={emb}")
+  assert result.returncode == 0, result.stderr
+  meta = files.read_json(os.path.join(emb, "a.json"))
+  assert (meta["bottleneck_width"], meta["pitch_bins"]) == (4, 12)
+  assert np.load(os.path.join(emb, "a.npy")).shape == (50, 16)
+  result = _cli("wavenet.synthesize", f"--model_dir={model_dir}",
+                f"--embeddings={emb}", f"--output_dir={wavs}",
+                "--transpose=-2")
+  assert result.returncode == 0, result.stderr
+  assert len(sf.read(os.path.join(wavs, "a.wav"))[0]) == 50 * HOP
+  assert files.read_json(os.path.join(wavs, "a.json"))["transpose"] == -2
+  # Embeddings of the model without pitch do not fit it.
+  np.save(tmp_path / "narrow.npy", np.zeros([50, 4], np.float32))
+  _one_line_error(_cli("wavenet.synthesize", f"--model_dir={model_dir}",
+                       f"--embeddings={tmp_path / 'narrow.npy'}",
+                       f"--output_dir={tmp_path / 'out'}"),
+                  "narrow.npy", "[frames, 16]")
+
+
+def test_transpose_moves_the_pitch_two_hot():
+  z = np.zeros([3, 2 + 6], np.float32)
+  z[:, :2] = 7.0                    # learned values stay as they are
+  z[0, 2 + 1] = 1.0                 # bin 1
+  z[1, 2 + 4:2 + 6] = [0.5, 0.5]    # bin 4.5
+  up = encode.transpose(z, 1.25, 2)
+  np.testing.assert_array_equal(up[:, :2], 7.0)
+  np.testing.assert_allclose(up[0, 2:], [0, 0, 0.75, 0.25, 0, 0])
+  np.testing.assert_allclose(up[1, 2:], [0, 0, 0, 0, 0, 0.375])  # rest: off
+  np.testing.assert_array_equal(up[2, 2:], 0.0)  # unvoiced stays unvoiced
+  np.testing.assert_allclose(encode.transpose(z, -1, 2)[0, 2:],
+                             [1, 0, 0, 0, 0, 0])
+  np.testing.assert_array_equal(encode.transpose(z, 0, 2), z)
+  np.testing.assert_array_equal(encode.transpose(z, 9, 2)[:, 2:], 0.0)
+
+
+def test_transpose_needs_pitch_conditioning(tiny, tmp_path):
+  model_dir, _, _, clips = tiny
+  _one_line_error(_cli("wavenet.synthesize", f"--model_dir={model_dir}",
+                       f"--input={clips / 'a.wav'}", "--transpose=3",
+                       f"--output_dir={tmp_path / 'out'}"),
+                  model_dir, "pitch conditioning")
 
 
 def test_resynthesis_and_unconditional(tiny, tmp_path):

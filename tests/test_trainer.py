@@ -184,6 +184,39 @@ def test_fine_tuning_refuses_another_model(prepared_corpus, tmp_path):
                   tmp_path / "orphan", init_from=str(tmp_path / "nothing"))
 
 
+def test_fine_tuning_may_add_pitch_conditioning(prepared_corpus, tmp_path):
+  """An autoencoder gains pitch inputs: the weights that read them start at
+  zero, so the new model first computes exactly what the source did."""
+  from wavenet import model as wavenet_model  # pylint: disable=g-import-not-at-top
+  base = dict(num_steps=2, checkpoint_every=2, validate_every=2,
+              audio_summary_every=0)
+  source_dir, tuned_dir = str(tmp_path / "ae"), str(tmp_path / "ae_pitch")
+  build = wavenet_model.build_model
+  trainer.train(config_lib.load("wavenet", "tiny", base), prepared_corpus,
+                source_dir, build, progress=False, log=lambda *_: None)
+  pitch = dict(base, pitch_bins=12, pitch_min_midi=60, learning_rate=0.0,
+               min_learning_rate=0.0)
+  trainer.train(config_lib.load("wavenet", "tiny", pitch), prepared_corpus,
+                tuned_dir, build, progress=False, log=lambda *_: None,
+                init_from=source_dir)
+  source, _, _ = checkpoint.load_model(source_dir, build, "best")
+  tuned, _, _ = checkpoint.load_model(tuned_dir, build, "last")
+  assert tuned.embedding_width == source.embedding_width + 12
+  kernel = tuned.decoder.block_1.cond_proj.kernel.numpy()
+  np.testing.assert_array_equal(
+      kernel[:, :4], source.decoder.block_1.cond_proj.kernel.numpy())
+  np.testing.assert_array_equal(kernel[:, 4:], 0.0)
+  codes = tf.random.stateless_uniform([1, 300], [1, 2], 0, 256, tf.int32)
+  np.testing.assert_allclose(tuned(codes)[0], source(codes)[0], atol=1e-5)
+  # A pitch-conditioned model cannot change or drop its pitch bins.
+  for bins in (24, 0):
+    with pytest.raises(trainer.TrainingError, match="pitch"):
+      trainer.train(config_lib.load("wavenet", "tiny", dict(
+          pitch, pitch_bins=bins)), prepared_corpus, tmp_path / f"b{bins}",
+                    build, progress=False, log=lambda *_: None,
+                    init_from=tuned_dir)
+
+
 def test_data_prepared_with_other_settings_is_refused(prepared_corpus,
                                                       tmp_path):
   with pytest.raises(config_lib.ConfigError, match="q_levels"):

@@ -1,7 +1,8 @@
 """Tests for the WaveNet autoencoder (wavenet/) on the tiny presets.
 
 tiny: 2 stages x 3 layers (dilations 1, 2, 4, 1, 2, 4; receptive field 31
-samples), width 16, hop 32, bottleneck 4.
+samples), width 16, hop 32, bottleneck 4. "tiny+pitch" adds pitch
+conditioning (12 semitone bins from MIDI 60, at 16 kHz).
 """
 
 import keras
@@ -16,13 +17,19 @@ from wavenet import fastgen
 from wavenet import layers
 from wavenet import model as model_lib
 
-PRESETS = ("tiny", "tiny_unconditional")
+PRESETS = ("tiny", "tiny_unconditional", "tiny+pitch")
+PITCH = dict(pitch_bins=12, pitch_min_midi=60, sample_rate=16000)
+
+
+def _config(preset):
+  """A preset's config; "<preset>+pitch" adds pitch conditioning."""
+  name, _, extra = preset.partition("+")
+  return config_lib.load("wavenet", name, PITCH if extra else None)
 
 
 def _build(preset, seed=0):
   keras.utils.set_random_seed(seed)
-  config = config_lib.load("wavenet", preset)
-  return model_api.build(model_lib.build_model(config))
+  return model_api.build(model_lib.build_model(_config(preset)))
 
 
 _MODELS = {}
@@ -49,7 +56,7 @@ def _embeddings(model, batch, num_samples, seed=0):
   if not model.conditioned:
     return None
   frames = layers.num_frames(num_samples, model.hop_length)
-  return tf.random.stateless_normal([batch, frames, model.bottleneck_width],
+  return tf.random.stateless_normal([batch, frames, model.embedding_width],
                                     [seed, 7])
 
 
@@ -131,6 +138,49 @@ def test_embeddings_scale_with_length_and_frames_are_local(autoencoder):
   # The non-causal encoder sees a few samples across frame edges only: the
   # frames well inside both windows agree.
   np.testing.assert_allclose(long[:, :3], short[:, :3], atol=1e-5)
+
+
+def _tone_codes(midi, num_samples):
+  t = np.arange(num_samples) / 16000.0
+  hz = 440.0 * 2 ** ((midi - 69) / 12)
+  x = 0.5 * np.sin(2 * np.pi * hz * t) + 0.2 * np.sin(4 * np.pi * hz * t)
+  return quantization.encode(x.astype(np.float32), "mu_law", 256)[None]
+
+
+def test_pitch_conditioned_embeddings_end_with_the_measured_pitch():
+  model = _shared("tiny+pitch")
+  assert (model.bottleneck_width, model.embedding_width) == (4, 16)
+  codes = _tone_codes(64.5, 32 * 40)  # between bins 4 and 5 (MIDI 64, 65)
+  embeddings = model.encode(codes).numpy()
+  assert embeddings.shape == (1, 40, 16)
+  learned, pitches = embeddings[0, :, :4], embeddings[0, :, 4:]
+  np.testing.assert_allclose(learned, model.encoder(
+      model._unit(tf.constant(codes)))[0], atol=1e-6)
+  # Frames whose YIN window lies inside the tone: half on 64, half on 65.
+  inner = pitches[20:24]
+  np.testing.assert_allclose(inner.sum(axis=1), 1.0, atol=1e-3)
+  np.testing.assert_allclose(inner[:, 4:6], 0.5, atol=0.05)
+  silent = model.encode(np.full([1, 32 * 8], 128, np.int32)).numpy()
+  np.testing.assert_array_equal(silent[0, :, 4:], 0.0)
+
+
+def test_decoder_reads_the_pitch_channels():
+  model = _shared("tiny+pitch")
+  codes = _random_codes(1, 64)
+  embeddings = np.zeros([1, 2, 16], np.float32)
+  low, high = embeddings.copy(), embeddings.copy()
+  low[..., 4 + 2], high[..., 4 + 9] = 1.0, 1.0
+  assert np.abs(model.decode_logits(codes, low) -
+                model.decode_logits(codes, high)).max() > 1e-3
+
+
+def test_pitch_conditioning_needs_an_autoencoder_and_a_sample_rate():
+  with pytest.raises(ValueError, match="needs conditioning=encoder"):
+    model_lib.build_model(config_lib.load("wavenet", "tiny_unconditional",
+                                          PITCH))
+  with pytest.raises(ValueError, match="sample_rate"):
+    model_lib.build_model(config_lib.load("wavenet", "tiny",
+                                          dict(pitch_bins=12)))
 
 
 # --- fast generation ----------------------------------------------------------

@@ -5,8 +5,10 @@ r"""Encode audio into NSynth embeddings: `python -m wavenet.encode`.
 
 Every audio file (any format `common.audio` reads, mixed to mono and
 resampled to the model's sample rate) becomes `OUT/<relative stem>.npy`, a
-float32 array `[frames, bottleneck_width]` at `sample_rate / hop_length`
-frames per second, and a JSON sidecar `OUT/<relative stem>.json` (source
+float32 array `[frames, width]` at `sample_rate / hop_length` frames per
+second (`width` = `bottleneck_width`, plus `pitch_bins` for a
+pitch-conditioned model: its last values are each frame's measured pitch as
+a two-hot over semitones, see `wavenet.pitch`), and a JSON sidecar `OUT/<relative stem>.json` (source
 file, samples, seconds, sample_rate, hop_length, frames, model_dir,
 checkpoint step, ...). The relative stem is the file's path under the
 `--input` folder without its extension (just the name for a single file).
@@ -34,6 +36,7 @@ The model must be an autoencoder (`conditioning: encoder`).
 """
 
 import collections
+import math
 import os
 import sys
 
@@ -62,13 +65,58 @@ def frame_rate(config):
   return float(config["sample_rate"]) / int(config["hop_length"])
 
 
+# wavenet.pitch.DEFAULT_FRAME_LENGTH (not imported: this module loads no
+# TensorFlow until a model is built).
+PITCH_FRAME_LENGTH = 1024
+
+
+def embedding_width(config):
+  """Values per embedding frame: the learned `bottleneck_width`, then the
+  `pitch_bins` of the pitch two-hot (0 without pitch conditioning)."""
+  return int(config["bottleneck_width"]) + int(config.get("pitch_bins") or 0)
+
+
+def transpose(embeddings, semitones, bottleneck_width):
+  """Moves the pitch two-hots of pitch-conditioned embeddings.
+
+  Args:
+    embeddings: float `[..., frames, width]`; the values after the first
+      `bottleneck_width` are the pitch bins (one per semitone).
+    semitones: how far to move the pitch, up if positive; may be fractional
+      (the two-hot shares the weight between neighbouring bins).
+    bottleneck_width: the learned values, left unchanged.
+
+  Returns:
+    a float32 copy; weight moved past either end of the bins is dropped.
+  """
+  z = np.array(embeddings, np.float32)
+  bins = z.shape[-1] - int(bottleneck_width)
+  whole = math.floor(semitones)
+  part = semitones - whole
+
+  def moved(values, n):
+    out = np.zeros_like(values)
+    if abs(n) < bins:
+      if n >= 0:
+        out[..., n:] = values[..., :bins - n]
+      else:
+        out[..., :n] = values[..., -n:]
+    return out
+
+  pitches = z[..., int(bottleneck_width):]
+  z[..., int(bottleneck_width):] = ((1.0 - part) * moved(pitches, whole) +
+                                    part * moved(pitches, whole + 1))
+  return z
+
+
 def encoder_context(config):
   """Samples of context a window needs on each side for exact embeddings.
 
   The encoder's convolutions reach at most `(ae_filter_length - 1) *
   (1 + sum of the encoder dilations)` samples to either side of a sample
   (start conv + residual layers; the bottleneck and the frame average add
-  nothing outside the frame); rounded up to whole frames.
+  nothing outside the frame), or with pitch conditioning the reach of the
+  YIN window past its frame if that is larger; rounded up to whole frames.
   """
   k = int(config["ae_filter_length"])
   stages = int(config["ae_num_stages"])
@@ -76,6 +124,8 @@ def encoder_context(config):
       config["ae_num_layers"])))
   radius = (k - 1) * (1 + dilation_sum)
   hop = int(config["hop_length"])
+  if config.get("pitch_bins"):
+    radius = max(radius, PITCH_FRAME_LENGTH // 2 - hop // 2)
   return num_frames(radius, hop) * hop
 
 
@@ -344,7 +394,8 @@ def encode_files(model_dir, inputs, output_dir, batch_size=8,
         source=paths[i], embeddings=os.path.abspath(outputs[i]),
         samples=samples, seconds=round(samples / rate, 6), sample_rate=rate,
         hop_length=hop, frames=int(z.shape[0]),
-        frame_rate=rate / hop, bottleneck_width=int(z.shape[1]),
+        frame_rate=rate / hop, bottleneck_width=int(config["bottleneck_width"]),
+        pitch_bins=int(config.get("pitch_bins") or 0),
         decoded_samples=int(z.shape[0]) * hop,
         quantization=config.get("quantization"),
         q_levels=int(config["q_levels"]),

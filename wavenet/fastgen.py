@@ -55,6 +55,8 @@ from common import quantization
 from common import sampling
 from common import timing
 from wavenet import layers
+from wavenet import encode as encode_lib
+from wavenet import model as model_lib
 
 DEFAULT_BLOCK_SAMPLES = 4096
 
@@ -365,12 +367,12 @@ def _check_embeddings(model, num_samples, embeddings):
     return None
   if embeddings is None:
     raise ValueError("this autoencoder needs embeddings [batch, frames, "
-                     f"{model.bottleneck_width}] to generate")
+                     f"{model.embedding_width}] to generate")
   embeddings = tf.convert_to_tensor(embeddings, tf.float32)
   if embeddings.shape.rank != 3 or embeddings.shape[-1] != (
-      model.bottleneck_width):
+      model.embedding_width):
     raise ValueError(f"embeddings must be [batch, frames, "
-                     f"{model.bottleneck_width}], got {embeddings.shape}")
+                     f"{model.embedding_width}], got {embeddings.shape}")
   need = layers.num_frames(num_samples, model.hop_length)
   if embeddings.shape[1] < need:
     raise ValueError(f"{num_samples} samples need {need} frames of "
@@ -520,7 +522,8 @@ def step_matmuls(config):
   """
   k, w, s = config["filter_length"], config["width"], config["skip_width"]
   n, q = config["num_layers"], config["q_levels"]
-  e = config["bottleneck_width"] if config["conditioning"] == "encoder" else 0
+  e = (encode_lib.embedding_width(config)
+       if config["conditioning"] == "encoder" else 0)
   shapes = [(k, w)]
   for i in range(n):
     shapes.append((k * w + e, 2 * w))
@@ -573,7 +576,6 @@ def benchmark(config, batch_size=16, num_samples=None, naive=False,
   config = _load_config(config)
   if config.get("q_levels") is None:
     config["q_levels"] = 256
-  from wavenet import model as model_lib  # pylint: disable=g-import-not-at-top
   model = model_api.build(model_lib.build_model(config))
   if num_samples is None:
     num_samples = 16 if naive else 1024
@@ -581,7 +583,7 @@ def benchmark(config, batch_size=16, num_samples=None, naive=False,
   if model.conditioned:
     frames = layers.num_frames(num_samples, model.hop_length)
     embeddings = tf.random.stateless_normal(
-        [batch_size, frames, model.bottleneck_width], [seed, 1])
+        [batch_size, frames, model.embedding_width], [seed, 1])
 
   if naive:
     generator = NaiveGenerator(model)

@@ -22,7 +22,7 @@ formula, parameters, alignment and one entry per output (its file,
 parameters, weights, frames and samples). `mean` writes a `.npz` of the
 corpus's mean and std embedding (and a `.json` beside it).
 
-Embeddings are NumPy float32 `[frames, d]` (d = bottleneck_width) at
+Embeddings are NumPy float32 `[frames, d]` (d = the embedding width) at
 `sample_rate / hop_length` frames per second; a result of `frames` frames
 decodes to `frames * hop_length` samples.
 
@@ -448,7 +448,7 @@ def save_stats(path, mean, std, **metadata):
                **{k: np.asarray(v) for k, v in metadata.items()})
 
 
-def load_stats(path, bottleneck_width=None):
+def load_stats(path, width=None):
   """(mean `[d]`, std `[d]`) from a `.npz` written by `mean`."""
   if not path:
     raise ValueError("this command needs --stats=mean.npz (make it with "
@@ -461,8 +461,8 @@ def load_stats(path, bottleneck_width=None):
     raise ValueError(f"{path}: not a stats .npz with mean and std "
                      f"({reason})") from None
   if mean.ndim != 1 or mean.shape != std.shape or (
-      bottleneck_width is not None and len(mean) != bottleneck_width):
-    raise ValueError(f"{path}: mean/std must be [{bottleneck_width}] for "
+      width is not None and len(mean) != width):
+    raise ValueError(f"{path}: mean/std must be [{width}] for "
                      f"this model, got {list(mean.shape)} and "
                      f"{list(std.shape)}")
   return mean.astype(np.float32), std.astype(np.float32)
@@ -578,10 +578,10 @@ def _is_embedding_file(path):
   return path.lower().endswith(".npy")
 
 
-def _check_input(path, bottleneck_width):
+def _check_input(path, width):
   """Fails early (before the model loads) on a missing or bad input."""
   if _is_embedding_file(path):
-    return synthesize_lib.load_embeddings(path, bottleneck_width)
+    return synthesize_lib.load_embeddings(path, width)
   audio.info(path)
   return None
 
@@ -590,7 +590,8 @@ def _load_input(model, config, path, preloaded=None):
   """(z `[frames, d]`, audio `[samples]` or None, description)."""
   if _is_embedding_file(path):
     z = preloaded if preloaded is not None else (
-        synthesize_lib.load_embeddings(path, int(config["bottleneck_width"])))
+        synthesize_lib.load_embeddings(path,
+                                       encode_lib.embedding_width(config)))
     return z, None, dict(path=os.path.abspath(path), kind="embeddings",
                          frames=len(z))
   samples = audio.load(path, int(config["sample_rate"]))
@@ -751,7 +752,7 @@ def run_command(command, args, model_dir, output_dir=None, loaded=None,
     raise ValueError(f"{command} needs --output_dir")
   saved = config_lib.load_saved(model_dir)
   encode_lib.check_autoencoder(saved, model_dir)
-  width = int(saved["bottleneck_width"])
+  width = encode_lib.embedding_width(saved)
 
   # Everything that can fail cheaply fails before the model loads.
   groups = _groups(command, args, _pitches(opts["pitches"]))

@@ -26,6 +26,13 @@ Design (after magenta/models/nsynth/wavenet/h512_bo16.py):
   `hop_length` samples of each frame.
 - During training (`call`) the autoencoder encodes the very window it
   decodes, as NSynth trains.
+- Pitch conditioning (optional, `pitch_bins > 0`; NSynth's paper optionally
+  conditions on pitch): `encode` appends to each frame's learned
+  `bottleneck_width` values the frame's pitch as a two-hot over `pitch_bins`
+  semitone bins from MIDI `pitch_min_midi` (`wavenet.pitch`: YIN measured on
+  the input itself, zeros when unvoiced). The decoder sees the whole
+  `embedding_width = bottleneck_width + pitch_bins` vector like any
+  embedding, so every tool that edits embeddings can also set the pitch.
 
 Presets (wavenet/configs/):
 
@@ -45,6 +52,7 @@ import tensorflow as tf
 
 from common import quantization
 from wavenet import layers
+from wavenet import pitch
 
 CONDITIONING = ("encoder", "none")
 
@@ -164,6 +172,16 @@ class WaveNet(keras.Model):
     self.bottleneck_width = (int(config["bottleneck_width"])
                              if self.conditioned else None)
     self.filter_length = int(config["filter_length"])
+    self.pitch_bins = int(config.get("pitch_bins") or 0)
+    self.pitch_min_midi = int(config.get("pitch_min_midi") or 24)
+    self.sample_rate = config.get("sample_rate")
+    if self.pitch_bins and not self.conditioned:
+      raise ValueError("pitch conditioning (pitch_bins > 0) needs "
+                       "conditioning=encoder")
+    if self.pitch_bins and not self.sample_rate:
+      raise ValueError("pitch conditioning needs the config's sample_rate")
+    self.embedding_width = ((self.bottleneck_width + self.pitch_bins)
+                            if self.conditioned else None)
     self.encoder = None
     if self.conditioned:
       self.encoder = Encoder(
@@ -190,20 +208,29 @@ class WaveNet(keras.Model):
     return quantization.codes_to_unit(codes, self.q_levels)[..., None]
 
   def encode(self, codes):
-    """Codes `[batch, samples]` -> embeddings `[batch, frames, bottleneck]`.
+    """Codes `[batch, samples]` -> embeddings `[batch, frames, width]`.
 
     `frames = ceil(samples / hop_length)`, at `sample_rate / hop_length` Hz;
-    frame `f` describes samples `[f * hop, (f + 1) * hop)`.
+    frame `f` describes samples `[f * hop, (f + 1) * hop)`. `width` is
+    `embedding_width`: the learned `bottleneck_width` values, then (with
+    pitch conditioning) the frame's `pitch_bins` pitch two-hot.
     """
     if not self.conditioned:
       raise ValueError("an unconditional WaveNet has no encoder")
-    return self.encoder(self._unit(tf.convert_to_tensor(codes, tf.int32)))
+    unit = self._unit(tf.convert_to_tensor(codes, tf.int32))
+    learned = self.encoder(unit)
+    if not self.pitch_bins:
+      return learned
+    pitches = pitch.pitch_features(unit[..., 0], self.sample_rate,
+                                   self.hop_length, self.pitch_bins,
+                                   self.pitch_min_midi)
+    return tf.concat([learned, pitches], axis=-1)
 
   def decode_logits(self, codes, embeddings=None):
     """Teacher-forced decoding: logits `[batch, samples, q_levels]`.
 
     `logits[:, t]` predicts `codes[:, t]` from `codes[:, :t]` and the
-    embeddings (`[batch, frames, bottleneck]`, `frames * hop_length >=
+    embeddings (`[batch, frames, embedding_width]`, `frames * hop_length >=
     samples`; None for an unconditional model).
     """
     if self.conditioned and embeddings is None:

@@ -7,10 +7,10 @@ r"""Decode NSynth embeddings or audio to audio: `python -m wavenet.synthesize`.
     python -m wavenet.synthesize --model_dir=runs/uncond --output_dir=out \
         --seconds=4 --num_seqs=2            # unconditional WaveNet
     [--batch_size=8 --temperature=T or T1,T2,... --seed=K --checkpoint=best
-     --overwrite]
+     --transpose=SEMITONES --overwrite]
 
 Outputs: `OUT/<relative stem>.wav` for each `.npy` (from `wavenet.encode`:
-float32 `[frames, bottleneck_width]`) or audio file, or `OUT/<name>_<i>.wav`
+float32 `[frames, width]`) or audio file, or `OUT/<name>_<i>.wav`
 for unconditional sequences; each with a JSON sidecar `<stem>.json` (source,
 frames, samples, temperature, seed, model, speed).
 
@@ -66,8 +66,8 @@ def find_embeddings(inputs):
   return sorted(set(os.path.abspath(p) for p in found))
 
 
-def load_embeddings(path, bottleneck_width):
-  """Reads one `.npy` of embeddings -> float32 `[frames, bottleneck_width]`.
+def load_embeddings(path, width):
+  """Reads one `.npy` of embeddings -> float32 `[frames, width]`.
 
   `[1, frames, d]` is accepted too. Raises ValueError naming the file if it
   is not a `.npy`, has the wrong shape, or holds NaN/Inf.
@@ -79,9 +79,9 @@ def load_embeddings(path, bottleneck_width):
     raise ValueError(f"{path}: not a NumPy .npy file ({reason})") from None
   if z.ndim == 3 and z.shape[0] == 1:
     z = z[0]
-  if z.ndim != 2 or z.shape[1] != bottleneck_width or z.shape[0] < 1:
+  if z.ndim != 2 or z.shape[1] != width or z.shape[0] < 1:
     raise ValueError(f"{path}: embeddings must be [frames, "
-                     f"{bottleneck_width}] for this model, got shape "
+                     f"{width}] for this model, got shape "
                      f"{list(z.shape)}")
   if not np.issubdtype(z.dtype, np.number) or not np.all(np.isfinite(z)):
     raise ValueError(f"{path}: embeddings hold NaN, Inf or non-numbers")
@@ -297,7 +297,8 @@ def _load_model(model_dir, checkpoint, loaded=None):
 def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
                      seconds=None, num_seqs=1, batch_size=8, temperature="1.0",
                      seed=0, checkpoint="best", name="wavenet",
-                     overwrite=False, progress=True, loaded=None):
+                     overwrite=False, progress=True, loaded=None,
+                     transpose=0.0):
   """The CLI as a function: give exactly one of embeddings/inputs/seconds.
 
   Args:
@@ -310,6 +311,8 @@ def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
     temperature: "T" or "T1,T2,..." (one per output, in input order).
     loaded: optional `(model, config, step, checkpoint_path)` of the model
       in `model_dir`, already in memory (reuses its compiled generator).
+    transpose: semitones to move the pitch by (pitch-conditioned
+      autoencoders only; see `wavenet.encode.transpose`).
 
   Returns:
     the wav paths written, in input order.
@@ -326,6 +329,9 @@ def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
                      f"--seconds")
   if seconds is None:
     encode_lib.check_autoencoder(saved, model_dir)
+  if transpose and not saved.get("pitch_bins"):
+    raise ValueError(f"{model_dir}: --transpose needs an autoencoder with "
+                     f"pitch conditioning (pitch_bins > 0); this one has none")
 
   common = dict(model_dir=os.path.abspath(model_dir), checkpoint=checkpoint)
   if seconds is not None:
@@ -356,7 +362,7 @@ def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
     files.refuse_overwrite(path, overwrite)
     files.refuse_overwrite(os.path.splitext(path)[0] + ".json", overwrite)
 
-  width = int(saved["bottleneck_width"])
+  width = encode_lib.embedding_width(saved)
   sidecars = []
   if embeddings is not None:
     zs = [load_embeddings(p, width) for p in sources]
@@ -373,6 +379,11 @@ def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
       zs[i] = z
       sidecars[i] = dict(source=sources[i], source_kind="audio",
                          source_samples=samples)
+  if transpose:
+    zs = [encode_lib.transpose(z, transpose, saved["bottleneck_width"])
+          for z in zs]
+    for sidecar in sidecars:
+      sidecar["transpose"] = transpose
   synthesize_embeddings(
       model, config, zs, paths, seed=seed, temperature=temperatures,
       batch_size=batch_size, sidecars=sidecars,
@@ -402,6 +413,8 @@ def _define_flags():
   flags.DEFINE_string("temperature", "1.0", "Sampling temperature, or one "
                       "per output: T1,T2,... (0 = argmax).")
   flags.DEFINE_integer("seed", 0, "Random seed (batch k uses seed + k).")
+  flags.DEFINE_float("transpose", 0.0, "Semitones to move the pitch by, up "
+                     "if positive (autoencoders with pitch conditioning).")
   flags.DEFINE_string("checkpoint", "best", "best, last, or a checkpoint "
                       "path prefix.")
   flags.DEFINE_string("name", "wavenet", "Unconditional outputs: "
@@ -422,7 +435,7 @@ def main(argv):
         f.model_dir, f.output_dir, embeddings=f.embeddings, inputs=f.input,
         seconds=f.seconds, num_seqs=f.num_seqs, batch_size=f.batch_size,
         temperature=f.temperature, seed=f.seed, checkpoint=f.checkpoint,
-        name=f.name, overwrite=f.overwrite)
+        name=f.name, overwrite=f.overwrite, transpose=f.transpose)
   except (audio.AudioError, config_lib.ConfigError, ValueError,
           FileNotFoundError, FileExistsError) as e:
     print(f"error: {e}", file=sys.stderr)

@@ -1,0 +1,89 @@
+"""Tests for wavenet/pitch.py: YIN f0 per embedding frame and pitch two-hots."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from common import quantization
+from wavenet import encode as encode_lib
+from wavenet import layers
+from wavenet import pitch
+
+SR = 16000
+
+
+def _harmonic(hz, seconds=0.5, sample_rate=SR):
+  """A bright tone (up to 5 harmonics below Nyquist): YIN must not lock onto
+  an overtone."""
+  t = np.arange(int(seconds * sample_rate)) / sample_rate
+  x = sum(np.sin(2 * np.pi * k * hz * t) / k for k in range(1, 6)
+          if k * hz < sample_rate / 2)
+  return (0.5 * x / np.abs(x).max()).astype(np.float32)
+
+
+def _cents(a, b):
+  return 1200 * np.abs(np.log2(np.asarray(a) / np.asarray(b)))
+
+
+@pytest.mark.parametrize("midi", [24, 36, 48, 60, 69, 84, 96])
+def test_yin_finds_the_pitch_of_harmonic_tones(midi):
+  hz = pitch.midi_to_hz(midi)
+  f0 = pitch.yin_f0(_harmonic(hz)[None], SR, 512, fmin=30.0,
+                    fmax=2200.0).numpy()[0]
+  assert f0.shape == (layers.num_frames(8000, 512),)
+  inner = f0[1:-1]  # the edge frames see zeros beyond the signal
+  assert np.all(inner > 0)
+  assert _cents(inner, hz).max() < 10
+
+
+def test_yin_reads_mu_law_codes_scaled_to_unit():
+  """The model measures pitch on its input, codes mapped to [-1, 1]."""
+  hz = pitch.midi_to_hz(57)
+  codes = quantization.encode(_harmonic(hz), "mu_law", 256)
+  unit = quantization.codes_to_unit(tf.constant(codes[None]), 256)
+  f0 = pitch.yin_f0(unit, SR, 512, 30.0, 2200.0).numpy()[0, 1:-1]
+  assert _cents(f0, hz).max() < 10
+
+
+def test_silence_and_noise_are_unvoiced():
+  silence = np.zeros([1, 4096], np.float32)
+  noise = np.random.default_rng(0).uniform(-0.5, 0.5, [1, 4096])
+  for audio in (silence, noise.astype(np.float32)):
+    np.testing.assert_array_equal(
+        pitch.yin_f0(audio, SR, 512, 30.0, 2200.0), np.zeros([1, 8]))
+
+
+def test_frames_are_centred_on_embedding_frames():
+  """A tone that starts at frame 4 is voiced from about frame 4 on."""
+  x = np.zeros(16 * 512, np.float32)
+  x[4 * 512:] = _harmonic(220.0, seconds=12 * 512 / SR)
+  f0 = pitch.yin_f0(x[None], SR, 512, 30.0, 2200.0).numpy()[0]
+  assert np.all(f0[:3] == 0) and np.all(f0[5:] > 0)
+
+
+def test_two_hot_splits_weight_between_neighbouring_semitones():
+  hz = pitch.midi_to_hz(np.array([60.0, 60.25, 71.0, 59.0, 72.5, 0.0]))
+  hz[-1] = 0.0  # unvoiced
+  bins = pitch.pitch_bins(hz, bins=12, min_midi=60).numpy()
+  assert bins.shape == (6, 12)
+  np.testing.assert_allclose(bins[0], np.eye(12)[0], atol=1e-4)
+  np.testing.assert_allclose(bins[1, :2], [0.75, 0.25], atol=1e-4)
+  np.testing.assert_allclose(bins[2], np.eye(12)[11], atol=1e-4)
+  # Below or above the bins, and unvoiced: all zeros.
+  np.testing.assert_array_equal(bins[3:], 0.0)
+
+
+def test_pitch_features_compile_with_xla():
+  """The trainer compiles the autoencoder's step with XLA."""
+  audio = tf.constant(_harmonic(440.0)[None])
+  plain = pitch.pitch_features(audio, SR, 512, bins=73, min_midi=24)
+  compiled = tf.function(
+      lambda a: pitch.pitch_features(a, SR, 512, bins=73, min_midi=24),
+      jit_compile=True)(audio)
+  np.testing.assert_allclose(compiled, plain, atol=1e-3)
+  assert int(np.argmax(plain[0, 5])) == 69 - 24
+
+
+def test_encode_module_knows_the_yin_window():
+  """wavenet.encode (no TensorFlow at import) mirrors the frame length."""
+  assert encode_lib.PITCH_FRAME_LENGTH == pitch.DEFAULT_FRAME_LENGTH

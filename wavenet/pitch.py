@@ -1,0 +1,169 @@
+"""Frame-rate pitch features for the autoencoder's optional pitch conditioning.
+
+NSynth (Engel et al. 2017, section 3) optionally conditions the decoder on
+pitch as well as on the learned embedding. Its pitch is a label from the
+dataset; here it is measured from the audio itself, so any corpus of notes
+works and `encode` needs nothing but audio:
+
+- `yin_f0`: the YIN estimator (de Cheveigne & Kawahara 2002) in TensorFlow,
+  one estimate per embedding frame: the cumulative mean normalised
+  difference over a window centred on the frame, the first dip below a
+  threshold, refined by parabolic interpolation.
+- `pitch_bins`: f0 in Hz -> a "two-hot" vector over semitone bins (MIDI
+  pitches `min_midi .. min_midi + bins - 1`): the two nearest bins share the
+  weight linearly, so the vector sums to 1 and keeps cents; unvoiced frames
+  and pitches out of range are all zeros.
+
+All functions are pure TensorFlow (graph and XLA friendly). Audio may be any
+memoryless transform of the waveform (e.g. mu-law codes scaled to [-1, 1]):
+that keeps the period, which is all YIN measures.
+"""
+
+import math
+
+import tensorflow as tf
+
+DEFAULT_FRAME_LENGTH = 1024   # samples of the YIN window (64 ms at 16 kHz)
+DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
+DEFAULT_MIN_RMS = 0.02        # frames quieter than this are unvoiced
+
+
+def midi_to_hz(midi):
+  """MIDI pitch (A4 = 69) -> Hz."""
+  return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def hz_to_midi(hz):
+  """Hz (> 0) -> fractional MIDI pitch; float32 tensor."""
+  hz = tf.convert_to_tensor(hz, tf.float32)
+  return 69.0 + 12.0 * tf.math.log(hz / 440.0) / math.log(2.0)
+
+
+def _frames(audio, hop_length, frame_length):
+  """`[batch, samples]` -> `[batch, ceil(samples / hop), frame_length]`.
+
+  Frame `f` is centred on the middle of samples `[f * hop, (f + 1) * hop)`
+  (zeros outside the signal), so it describes the same samples as embedding
+  frame `f`.
+  """
+  samples = tf.shape(audio)[1]
+  frames = (samples + hop_length - 1) // hop_length
+  left = frame_length // 2 - hop_length // 2
+  right = frames * hop_length + frame_length - samples - left
+  # A frame longer than the hop reaches `left` samples before the start.
+  pad_left = max(left, 0)
+  padded = tf.pad(audio, [[0, 0], [pad_left, tf.maximum(right, 0)]])
+  framed = tf.signal.frame(padded[:, pad_left - left:], frame_length,
+                           hop_length)
+  return framed[:, :frames]
+
+
+def cmnd(frames, max_lag):
+  """YIN's cumulative mean normalised difference of each frame.
+
+  d(tau) = sum_{j < N} (x_j - x_{j + tau})^2 over `N = frame_length -
+  max_lag` samples; cmnd(0) = 1, cmnd(tau) = d(tau) * tau / sum_{1..tau} d.
+
+  Args:
+    frames: `[..., frame_length]` float32.
+    max_lag: the largest lag in samples (< frame_length).
+
+  Returns:
+    `[..., max_lag + 1]`, lags 0 .. max_lag.
+  """
+  frame_length = frames.shape[-1]
+  n = frame_length - max_lag
+  if n <= 0:
+    raise ValueError(f"a YIN frame of {frame_length} samples cannot hold lags "
+                     f"up to {max_lag}")
+  size = 1 << (frame_length + n - 1).bit_length()
+  head = frames[..., :n]
+  cross = tf.signal.irfft(
+      tf.math.conj(tf.signal.rfft(head, [size])) *
+      tf.signal.rfft(frames, [size]), [size])[..., :max_lag + 1]
+  power = tf.concat([tf.zeros_like(frames[..., :1]),
+                     tf.cumsum(tf.square(frames), axis=-1)], axis=-1)
+  shifted = power[..., n:n + max_lag + 1] - power[..., :max_lag + 1]
+  diff = tf.maximum(power[..., n:n + 1] + shifted - 2.0 * cross, 0.0)
+  lags = tf.range(max_lag + 1, dtype=frames.dtype)
+  running = tf.cumsum(diff, axis=-1)
+  normalised = diff * lags / tf.maximum(running, 1e-12)
+  return tf.concat([tf.ones_like(diff[..., :1]), normalised[..., 1:]],
+                   axis=-1)
+
+
+def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
+           frame_length=DEFAULT_FRAME_LENGTH, threshold=DEFAULT_THRESHOLD,
+           min_rms=DEFAULT_MIN_RMS):
+  """f0 of each embedding frame by YIN.
+
+  Args:
+    audio: `[batch, samples]` float, roughly in [-1, 1].
+    sample_rate: Hz.
+    hop_length: samples per frame.
+    fmin, fmax: the pitch search range in Hz.
+    frame_length: samples per analysis window; must exceed
+      `sample_rate / fmin`.
+    threshold: the CMND value a dip must fall below to count as voiced.
+    min_rms: frames whose RMS (after removing the mean) is below this are
+      unvoiced.
+
+  Returns:
+    f0 in Hz `[batch, ceil(samples / hop_length)]`, 0 where unvoiced.
+  """
+  audio = tf.convert_to_tensor(audio, tf.float32)
+  max_lag = int(math.ceil(sample_rate / fmin)) + 1
+  min_lag = max(int(math.floor(sample_rate / fmax)), 2)
+  frames = _frames(audio, hop_length, frame_length)
+  frames -= tf.reduce_mean(frames, axis=-1, keepdims=True)
+  rms = tf.sqrt(tf.reduce_mean(tf.square(frames), axis=-1))
+  curve = cmnd(frames, max_lag)
+  window = curve[..., min_lag:max_lag]            # lags min_lag .. max_lag-1
+  following = curve[..., min_lag + 1:max_lag + 1]
+  dips = (window < threshold) & (window <= following)
+  voiced = tf.reduce_any(dips, axis=-1) & (rms >= min_rms)
+  first = tf.argmax(tf.cast(dips, tf.int32), axis=-1, output_type=tf.int32)
+  lag = first + min_lag
+  # Parabolic interpolation of the dip between its neighbours.
+  prev = tf.gather(curve, lag - 1, batch_dims=2)
+  here = tf.gather(curve, lag, batch_dims=2)
+  nxt = tf.gather(curve, lag + 1, batch_dims=2)
+  bend = prev - 2.0 * here + nxt
+  shift = tf.where(bend > 1e-9, 0.5 * (prev - nxt) / tf.maximum(bend, 1e-9),
+                   0.0)
+  period = tf.cast(lag, tf.float32) + tf.clip_by_value(shift, -1.0, 1.0)
+  return tf.where(voiced, sample_rate / period, 0.0)
+
+
+def pitch_bins(f0, bins, min_midi):
+  """f0 in Hz `[...]` -> a two-hot over `bins` semitone bins `[..., bins]`.
+
+  Bin `i` is MIDI pitch `min_midi + i`; a pitch between two bins splits its
+  weight linearly. Zeros where `f0 <= 0` (unvoiced) or outside the bins.
+  """
+  f0 = tf.convert_to_tensor(f0, tf.float32)
+  voiced = f0 > 0.0
+  position = hz_to_midi(tf.where(voiced, f0, 1.0)) - float(min_midi)
+  low = tf.floor(position)
+  upper = position - low
+  index = tf.cast(low, tf.int32)
+  inside = voiced & (position >= 0.0) & (position <= bins - 1.0)
+  # tf.one_hot gives zeros for an index of -1 or `bins`.
+  index = tf.where(inside, index, -1)
+  two_hot = (tf.one_hot(index, bins) * (1.0 - upper)[..., None] +
+             tf.one_hot(tf.where(inside, index + 1, -1), bins) *
+             upper[..., None])
+  return two_hot
+
+
+def pitch_features(audio, sample_rate, hop_length, bins, min_midi,
+                   frame_length=DEFAULT_FRAME_LENGTH):
+  """Audio `[batch, samples]` -> pitch two-hots `[batch, frames, bins]`.
+
+  YIN searches half a semitone beyond the bins on either side.
+  """
+  f0 = yin_f0(audio, sample_rate, hop_length,
+              fmin=midi_to_hz(min_midi - 0.5),
+              fmax=midi_to_hz(min_midi + bins - 0.5),
+              frame_length=frame_length)
+  return pitch_bins(f0, bins, min_midi)
