@@ -57,7 +57,8 @@ def define_flags(family, default_preset):
                       "weights of this model (a model directory or a "
                       "pretrained/ one; its best checkpoint) at step 0. The "
                       "model must be the same; batch, windows and learning "
-                      "rate may differ. Ignored when --model_dir already "
+                      "rate may differ (an autoencoder may gain pitch "
+                      "conditioning). Ignored when --model_dir already "
                       "holds a checkpoint (the run resumes).")
   flags.DEFINE_enum("strategy", "default",
                     ["default", "mirrored", "multi_worker", "tpu"],

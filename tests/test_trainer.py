@@ -78,8 +78,15 @@ def test_jit_compile_switch_reaches_the_step():
   on = trainer.make_train_step(model, optimizer, toy_config(jit_compile=True),
                                strategy)
   off = trainer.make_train_step(model, optimizer, toy_config(), strategy)
-  assert on._jit_compile is True  # pylint: disable=protected-access
-  assert not off._jit_compile  # pylint: disable=protected-access
+  cfg = toy_config()
+  window = tf.zeros([2, model.context_length + cfg["seq_len"]], tf.int32)
+  state = model.initial_state(2)
+
+  def must_compile(step):
+    attrs = step.get_concrete_function(window, state).function_def.attr
+    return "_XlaMustCompile" in attrs and attrs["_XlaMustCompile"].b
+
+  assert must_compile(on) and not must_compile(off)
 
 
 def test_checkpoints_best_and_config_are_written(prepared_corpus, tmp_path):
