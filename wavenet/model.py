@@ -173,7 +173,8 @@ class WaveNet(keras.Model):
                              if self.conditioned else None)
     self.filter_length = int(config["filter_length"])
     self.pitch_bins = int(config.get("pitch_bins") or 0)
-    self.pitch_min_midi = int(config.get("pitch_min_midi") or 24)
+    min_midi = config.get("pitch_min_midi")
+    self.pitch_min_midi = 24 if min_midi is None else int(min_midi)
     self.sample_rate = config.get("sample_rate")
     if self.pitch_bins and not self.conditioned:
       raise ValueError("pitch conditioning (pitch_bins > 0) needs "
