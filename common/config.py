@@ -20,6 +20,9 @@ import os
 from common import files
 
 DATA_KEYS = ("sample_rate", "quantization", "q_levels")
+# Keys a family's presets gained after models were saved without them, with
+# the value such an older config implies (see `load_saved`).
+IMPLIED_KEYS = {"wavenet": {"pitch_bins": 0, "pitch_min_midi": 24}}
 CONFIG_NAME = "config.json"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -131,9 +134,15 @@ def save(config, model_dir):
 
 
 def load_saved(model_dir):
-  """Reads `model_dir/config.json`, with a clear error when it is missing."""
+  """Reads `model_dir/config.json`, with a clear error when it is missing.
+
+  Keys added to the family's presets since it was saved are filled in with
+  the value the older config implies (`IMPLIED_KEYS`), so it compares equal
+  to the config the same command makes today (e.g. to resume).
+  """
   path = os.path.join(model_dir, CONFIG_NAME)
   if not os.path.exists(path):
     raise ConfigError(f"{model_dir}: no {CONFIG_NAME}; is this a model "
                       f"directory made by a neuralsynth train command?")
-  return files.read_json(path)
+  saved = files.read_json(path)
+  return {**IMPLIED_KEYS.get(saved.get("family"), {}), **saved}

@@ -139,10 +139,10 @@ def _config_diff(saved, config, may_differ):
 
 def _check_resume_config(model_dir, config):
   """Refuses to continue a model directory with a different model/data."""
-  path = os.path.join(model_dir, config_lib.CONFIG_NAME)
-  if not os.path.exists(path):
+  if not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_NAME)):
     return
-  detail = _config_diff(files.read_json(path), config, RESUMABLE_KEYS)
+  detail = _config_diff(config_lib.load_saved(model_dir), config,
+                        RESUMABLE_KEYS)
   if detail:
     raise TrainingError(
         f"{model_dir}: holds a model trained with another config ({detail}); "

@@ -224,6 +224,27 @@ def test_fine_tuning_may_add_pitch_conditioning(prepared_corpus, tmp_path):
                     init_from=tuned_dir)
 
 
+def test_runs_saved_before_pitch_keys_existed_still_resume(prepared_corpus,
+                                                           tmp_path):
+  """A config.json written without the later pitch keys reads as having
+  them off, so the same command resumes it."""
+  from wavenet import model as wavenet_model  # pylint: disable=g-import-not-at-top
+  model_dir = tmp_path / "old_ae"
+  base = dict(num_steps=2, checkpoint_every=2, validate_every=2,
+              audio_summary_every=0)
+  run = lambda steps: trainer.train(
+      config_lib.load("wavenet", "tiny", dict(base, num_steps=steps)),
+      prepared_corpus, str(model_dir), wavenet_model.build_model,
+      progress=False, log=lambda *_: None)
+  run(2)
+  path = model_dir / config_lib.CONFIG_NAME
+  old = json.loads(path.read_text())
+  del old["pitch_bins"], old["pitch_min_midi"]
+  path.write_text(json.dumps(old))
+  assert config_lib.load_saved(str(model_dir))["pitch_bins"] == 0
+  assert run(4)["step"] == 4
+
+
 def test_data_prepared_with_other_settings_is_refused(prepared_corpus,
                                                       tmp_path):
   with pytest.raises(config_lib.ConfigError, match="q_levels"):
