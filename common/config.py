@@ -22,7 +22,8 @@ from common import files
 DATA_KEYS = ("sample_rate", "quantization", "q_levels")
 # Keys a family's presets gained after models were saved without them, with
 # the value such an older config implies (see `load_saved`).
-IMPLIED_KEYS = {"wavenet": {"pitch_bins": 0, "pitch_min_midi": 24}}
+IMPLIED_KEYS = {"wavenet": {"pitch_bins": 0, "pitch_min_midi": 24,
+                            "pitch_period_input": False}}
 CONFIG_NAME = "config.json"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

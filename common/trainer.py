@@ -59,10 +59,11 @@ RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
 # model's shape and the codes it reads (sample rate, quantization) may not.
 FINE_TUNE_KEYS = RESUMABLE_KEYS + ("batch_size", "seq_len", "num_windows",
                                    "seed", "shuffle_buffer")
-# Keys a fine-tuned run may also change because they only add inputs to the
-# model (the WaveNet autoencoder's pitch conditioning): the weights that read
-# the new inputs start at zero, so the new model starts as the source.
-ADDED_INPUT_KEYS = ("pitch_bins", "pitch_min_midi")
+# Keys a fine-tuned run may also switch on because they only add inputs to
+# the model (the WaveNet autoencoder's pitch conditioning and period input):
+# the weights that read the new inputs start at zero, so the new model
+# starts as the source. `pitch_min_midi` may change only with `pitch_bins`.
+ADDED_INPUT_KEYS = ("pitch_bins", "pitch_min_midi", "pitch_period_input")
 INIT_NAME = "init.json"
 
 
@@ -310,11 +311,14 @@ def fine_tune_source(config, init_from):
   if detail:
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
-  if (source.get("pitch_bins") or 0) and _config_diff(
-      source, config, FINE_TUNE_KEYS):
-    raise TrainingError(f"{init_from}: its pitch conditioning "
-                        f"({_config_diff(source, config, FINE_TUNE_KEYS)}) "
-                        f"cannot change; only a model without it can add it")
+  switched = [k for k in ADDED_INPUT_KEYS
+              if source.get(k) != config.get(k) and (
+                  source.get("pitch_bins" if k == "pitch_min_midi" else k))]
+  if switched:
+    raise TrainingError(
+        f"{init_from}: {_config_diff(source, config, FINE_TUNE_KEYS)}: an "
+        f"input the model has cannot change; fine-tuning can only add "
+        f"pitch inputs")
   path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
   if path is None or not tf.io.gfile.exists(path + ".index"):
     raise TrainingError(f"{init_from}: no checkpoint to fine-tune from")

@@ -87,3 +87,25 @@ def test_pitch_features_compile_with_xla():
 def test_encode_module_knows_the_yin_window():
   """wavenet.encode (no TensorFlow at import) mirrors the frame length."""
   assert encode_lib.PITCH_FRAME_LENGTH == pitch.DEFAULT_FRAME_LENGTH
+
+
+def test_periods_of_two_hots():
+  two_hot = pitch.pitch_bins(pitch.midi_to_hz(np.array([69.0, 69.5, 0.0])),
+                             bins=24, min_midi=60)
+  got = pitch.periods(two_hot, SR, min_midi=60).numpy()
+  np.testing.assert_allclose(got[:2], [SR / 440.0, SR / pitch.midi_to_hz(69.5)],
+                             rtol=1e-4)
+  assert got[2] == 0.0  # unvoiced
+  # Edited embeddings are kept within the bins: at most the lowest's period.
+  wild = np.zeros([1, 24], np.float32)
+  wild[0, 0], wild[0, 5] = 3.0, -2.5
+  assert pitch.periods(wild, SR, 60).numpy()[0] == pytest.approx(
+      SR / pitch.midi_to_hz(60), rel=1e-4)
+
+
+def test_one_period_ago_interpolates_and_is_causal():
+  x = tf.constant(np.arange(1.0, 11.0, dtype=np.float32)[None])  # 1 .. 10
+  period = tf.constant([[0, 1, 1.5, 2, 2, 2, 4, 4, 0, 9.5]], tf.float32)
+  got = pitch.one_period_ago(x, period).numpy()[0]
+  # t - period: -, 0, 0.5, 1, 2, 3, 2, 3, -, -0.5 (before the start: 0)
+  np.testing.assert_allclose(got, [0, 1, 1.5, 2, 3, 4, 3, 4, 0, 0.5 * 1])

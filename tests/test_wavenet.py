@@ -17,14 +17,17 @@ from wavenet import fastgen
 from wavenet import layers
 from wavenet import model as model_lib
 
-PRESETS = ("tiny", "tiny_unconditional", "tiny+pitch")
+PRESETS = ("tiny", "tiny_unconditional", "tiny+pitch", "tiny+period")
 PITCH = dict(pitch_bins=12, pitch_min_midi=60, sample_rate=16000)
+EXTRAS = {"": None, "pitch": PITCH,
+          "period": dict(PITCH, pitch_period_input=True)}
 
 
 def _config(preset):
-  """A preset's config; "<preset>+pitch" adds pitch conditioning."""
+  """A preset's config; "<preset>+pitch" adds pitch conditioning, "+period"
+  also the input one pitch period back."""
   name, _, extra = preset.partition("+")
-  return config_lib.load("wavenet", name, PITCH if extra else None)
+  return config_lib.load("wavenet", name, EXTRAS[extra])
 
 
 def _build(preset, seed=0):
@@ -197,6 +200,47 @@ def test_cached_generation_equals_naive_recomputation(model):
                                                    **kwargs)
   np.testing.assert_array_equal(fast_codes, slow_codes)
   np.testing.assert_allclose(fast_logits, slow_logits, atol=1e-4)
+
+
+def test_period_input_in_cached_generation_and_teacher_forcing():
+  """Voiced frames (periods 14 to 30 samples, fractional) over 600 samples:
+  the cached generator's history buffer gives the teacher-forced logits."""
+  model = _shared("tiny+period")
+  frames, num_samples = 19, 600
+  two_hot = np.zeros([2, frames, 12], np.float32)
+  for f in range(frames):  # MIDI 60.0 .. 71.0, and one unvoiced frame
+    pitch_bin = 11.0 * f / (frames - 1)
+    low = int(pitch_bin)
+    two_hot[:, f, low] = 1.0 - (pitch_bin - low)
+    if low < 11:
+      two_hot[:, f, low + 1] = pitch_bin - low
+  two_hot[1, 7] = 0.0
+  learned = np.random.default_rng(0).normal(size=[2, frames, 4])
+  embeddings = np.concatenate([learned, two_hot], -1).astype(np.float32)
+  codes, logits = fastgen.generate(model, num_samples, embeddings=embeddings,
+                                   seed=2, return_logits=True, block_size=64)
+  forced = model.decode_logits(codes, embeddings).numpy()
+  np.testing.assert_allclose(logits, forced, atol=1e-4)
+
+
+def test_period_input_reaches_beyond_the_receptive_field():
+  """At MIDI 24 (period 489.3 samples, receptive field 31) a sample changes
+  the logits one period later, interpolated over two samples, and nothing
+  in between."""
+  keras.utils.set_random_seed(0)
+  model = model_api.build(model_lib.build_model(config_lib.load(
+      "wavenet", "tiny", dict(PITCH, pitch_min_midi=24,
+                              pitch_period_input=True))))
+  embeddings = np.zeros([1, 32, 16], np.float32)
+  embeddings[..., 4] = 1.0  # bin 0: MIDI 24
+  codes = _random_codes(1, 1000).numpy()
+  before = model.decode_logits(codes, embeddings).numpy()
+  changed = codes.copy()
+  changed[0, 100] = (changed[0, 100] + 128) % 256
+  after = model.decode_logits(changed, embeddings).numpy()
+  moved = np.abs(after - before).max(axis=-1)[0]
+  assert np.all(moved[132:589] < 1e-6)
+  assert moved[589:591].min() > 1e-4  # 100 + 489.3: samples 589 and 590
 
 
 def test_cached_logits_equal_teacher_forcing_on_long_output(model):

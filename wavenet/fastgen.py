@@ -210,6 +210,14 @@ class FastGenerator:
     # Samples per embedding frame (the whole block if unconditioned).
     self.frame_length = hop if model.conditioned else block_size
     self.frames_per_block = block_size // self.frame_length
+    # With a period input, the last `history` outputs (> the longest pitch
+    # period the embeddings can name, the lowest bin's) in a ring buffer.
+    self.period_input = bool(getattr(model, "pitch_period_input", False))
+    self.history = 0
+    if self.period_input:
+      longest = float(model.sample_rate) / (
+          440.0 * 2.0 ** ((model.pitch_min_midi - 69.0) / 12.0))
+      self.history = 1 << (int(longest) + 2).bit_length()
     self._queues = {}  # batch_size -> queues, kept for the next call
     self._block_fns = {}  # (batch_size, return_logits) -> tf.function
 
@@ -220,16 +228,40 @@ class FastGenerator:
     size and batch 16), which zero them again.
     """
     k = self.filter_length
-    if k == 1:
-      return [None] * (1 + len(self.dilations))
     if batch_size not in self._queues:
-      self._queues[batch_size] = (
-          [new_queue(k, 1, batch_size, 1)] +
-          [new_queue(k, d, batch_size, self.width) for d in self.dilations])
+      inputs = 2 if self.period_input else 1
+      queues = ([None] * (1 + len(self.dilations)) if k == 1 else
+                [new_queue(k, 1, batch_size, inputs)] +
+                [new_queue(k, d, batch_size, self.width)
+                 for d in self.dilations])
+      if self.period_input:  # past outputs: slot `t mod history`
+        queues.append(tf.Variable(tf.zeros([self.history, batch_size]),
+                                  trainable=False))
+      self._queues[batch_size] = queues
     queues = self._queues[batch_size]
     for queue in queues:
-      queue.assign(tf.zeros_like(queue))
+      if queue is not None:
+        queue.assign(tf.zeros_like(queue))
     return queues
+
+  def _period_ago(self, history, x, t, cond):
+    """Stores sample `t - 1` (`x`, `[batch]`) in the history; returns the
+    output one pitch period before `t` (`wavenet.pitch.one_period_ago`)."""
+    size = self.history
+    history.scatter_update(tf.IndexedSlices(x[None], ((t - 1) % size)[None]))
+    period = self.model.periods(cond[:, None])[:, 0]
+    where = tf.cast(t, tf.float32) - period
+    low = tf.floor(where)
+    part = where - low
+    low = tf.cast(low, tf.int32)
+    columns = tf.range(tf.shape(x)[0])
+
+    def at(index):
+      value = tf.gather_nd(history, tf.stack([index % size, columns], -1))
+      return tf.where(index >= 0, value, 0.0)
+
+    value = (1.0 - part) * at(low) + part * at(low + 1)
+    return tf.where(period > 0.0, value, 0.0)
 
   # -- one block -----------------------------------------------------------
 
@@ -245,7 +277,11 @@ class FastGenerator:
     Returns:
       codes int32 `[batch]` and logits `[batch, q_levels]`.
     """
-    h = _conv_step(queues[0], t, 1, x[:, None], w["start_kernel"],
+    start_input = x[:, None]
+    if self.period_input:
+      start_input = tf.stack(
+          [x, self._period_ago(queues[-1], x, t, cond)], axis=-1)
+    h = _conv_step(queues[0], t, 1, start_input, w["start_kernel"],
                    w["start_bias"])
     skip_inputs = [h]
     for i, dilation in enumerate(self.dilations):

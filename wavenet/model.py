@@ -33,6 +33,11 @@ Design (after magenta/models/nsynth/wavenet/h512_bo16.py):
   the input itself, zeros when unvoiced). The decoder sees the whole
   `embedding_width = bottleneck_width + pitch_bins` vector like any
   embedding, so every tool that edits embeddings can also set the pitch.
+  With `pitch_period_input` the decoder also reads, as a second input
+  channel, its signal one pitch period before each sample (the period from
+  the embedding's pitch; `wavenet.pitch.one_period_ago`), as the pitch
+  predictor of a speech codec does: a note sustains its period by copying
+  its own last cycle, so the pitch it plays is the one the embedding says.
 
 Presets (wavenet/configs/):
 
@@ -134,8 +139,13 @@ class Decoder(keras.layers.Layer):
     self.logits = layers.Conv1D(q_levels, 1, name="logits")
     _name_each(self, self.blocks, "block")
 
-  def call(self, x, embeddings=None):
-    h = self.start_conv(layers.shift_right(x))
+  def call(self, x, embeddings=None, period_ago=None):
+    """`period_ago` (optional) `[batch, samples, 1]`: the input one pitch
+    period before each target sample, a second input channel."""
+    h = layers.shift_right(x)
+    if period_ago is not None:
+      h = tf.concat([h, period_ago], axis=-1)
+    h = self.start_conv(h)
     skip = self.skip_start(h)
     for block in self.blocks:
       h, s = block(h, embeddings)
@@ -183,6 +193,10 @@ class WaveNet(keras.Model):
       raise ValueError("pitch conditioning needs the config's sample_rate")
     self.embedding_width = ((self.bottleneck_width + self.pitch_bins)
                             if self.conditioned else None)
+    self.pitch_period_input = bool(config.get("pitch_period_input"))
+    if self.pitch_period_input and not self.pitch_bins:
+      raise ValueError("pitch_period_input needs pitch conditioning "
+                       "(pitch_bins > 0)")
     self.encoder = None
     if self.conditioned:
       self.encoder = Encoder(
@@ -247,7 +261,19 @@ class WaveNet(keras.Model):
         need = layers.num_frames(samples, self.hop_length)
         raise ValueError(f"{samples} samples need {need} frames of "
                          f"embeddings, got {frames}")
-    return self.decoder(self._unit(codes), embeddings)
+    unit = self._unit(codes)
+    period_ago = None
+    if self.pitch_period_input:
+      period = layers.upsample_frames(self.periods(embeddings),
+                                      self.hop_length, tf.shape(codes)[1])
+      period_ago = pitch.one_period_ago(unit[..., 0], period)[..., None]
+    return self.decoder(unit, embeddings, period_ago)
+
+  def periods(self, embeddings):
+    """Pitch periods in samples `[batch, frames]` (0 = unvoiced) of
+    pitch-conditioned embeddings `[batch, frames, embedding_width]`."""
+    return pitch.periods(embeddings[..., self.bottleneck_width:],
+                         float(self.sample_rate), self.pitch_min_midi)
 
   def call(self, codes, state=(), training=False):
     """Teacher-forced logits `[batch, samples, q_levels]` and state `()`.

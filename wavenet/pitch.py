@@ -156,6 +156,54 @@ def pitch_bins(f0, bins, min_midi):
   return two_hot
 
 
+def periods(two_hot, sample_rate, min_midi):
+  """Pitch two-hots `[..., bins]` -> pitch periods in samples `[...]`.
+
+  The pitch is the weighted mean bin (so a two-hot gives back its cents, and
+  a mix of two pitches lies between them), kept within the bins (edited
+  embeddings may hold anything); 0 where the weights sum to less than 0.5
+  (unvoiced). So a period is at most that of the lowest bin.
+  """
+  two_hot = tf.convert_to_tensor(two_hot, tf.float32)
+  index = tf.cast(tf.range(tf.shape(two_hot)[-1]), tf.float32)
+  weight = tf.reduce_sum(two_hot, axis=-1)
+  mean = tf.reduce_sum(two_hot * index, axis=-1) / tf.maximum(weight, 1e-6)
+  midi = float(min_midi) + tf.clip_by_value(mean, 0.0, index[-1])
+  hz = 440.0 * tf.pow(2.0, (midi - 69.0) / 12.0)
+  return tf.where(weight >= 0.5, sample_rate / hz, 0.0)
+
+
+def one_period_ago(unit, period):
+  """The signal one pitch period before each sample, for teacher forcing.
+
+  `y[t] = x[t - period[t]]`, linearly interpolated between the two nearest
+  samples (periods are fractional); 0 where `period` is 0 or reaches before
+  the start. Periods of at least 1 sample keep it causal.
+
+  Args:
+    unit: `[batch, samples]` float.
+    period: `[batch, samples]` float, in samples.
+
+  Returns:
+    `[batch, samples]`.
+  """
+  unit = tf.convert_to_tensor(unit, tf.float32)
+  time = tf.cast(tf.range(tf.shape(unit)[1]), tf.float32)[None]
+  where = time - period
+  low = tf.floor(where)
+  part = where - low
+  low = tf.cast(low, tf.int32)
+
+  last = tf.shape(unit)[1] - 1
+
+  def at(index):  # (index t + 1 only ever gets weight 0)
+    value = tf.gather(unit, tf.clip_by_value(index, 0, last), batch_dims=1)
+    return tf.where(index >= 0, value, 0.0)
+
+  value = (1.0 - part) * at(low) + part * at(low + 1)
+  return tf.where(period > 0.0, value, 0.0)
+
+
 def pitch_features(audio, sample_rate, hop_length, bins, min_midi,
                    frame_length=DEFAULT_FRAME_LENGTH):
   """Audio `[batch, samples]` -> pitch two-hots `[batch, frames, bins]`.
