@@ -2,16 +2,42 @@
 # Recipe of pretrained/wavenet_notes: the WaveNet autoencoder (small preset)
 # on NSynth-like single notes of 12 GM instruments rendered through FluidR3
 # GM; the test split holds out whole instrument-pitches (all velocities).
+#
+# Four stages, each starting from the best checkpoint of the one before
+# (`--init_from`), as the shipped model was made:
+#   1. the autoencoder on 4,096-sample windows (best step 11,600);
+#   2. 1,024-sample windows, batch 16: less past per window, so the decoder
+#      leans on its embedding (best step 5,200);
+#   3. + pitch conditioning: each frame's YIN pitch as a two-hot over MIDI
+#      24-96 appended to the embedding (the new weights start at zero; best
+#      step 3,200);
+#   4. + the pitch period input: the decoder also reads its signal one pitch
+#      period back, so a note sustains the pitch its embedding says (best
+#      step 2,800).
+# Re-running resumes where it stopped. STEPS=... trains stage 1 longer; then
+# remove runs/wavenet_notes_{1024,pitch,period} to redo the later stages.
 . "$(dirname "$0")/setup.sh"
 STEPS=${STEPS:-20000}
+LOG="--checkpoint_every=200 --validate_every=400 --val_batches=8"
+SHORT="--set=batch_size=16 --set=seq_len=1024 --set=lr_schedule=piecewise"
 $PY -m pretrained.recipes.render_notes --output_dir=$DATA/notes_wav \
   --programs=0,4,11,19,24,32,40,42,56,65,73,80 --pitches=36-84 --pitch_step=2 --velocities=75,100,127
 $PY -m common.prepare --input=$DATA/notes_wav --output_dir=$DATA/notes --chunk_seconds=4 \
   --split_by='(.*)-\d+\.wav$'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes \
-  --config=small --num_steps=$STEPS --checkpoint_every=200 --validate_every=400 --val_batches=8 \
+  --config=small --num_steps=$STEPS $LOG \
   --set=lr_schedule=piecewise '--set=lr_boundaries=[4400,10200]' '--set=lr_values=[0.001,0.0003,0.0001]'
-$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes \
+$PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_1024 \
+  --config=small --init_from=$RUNS/wavenet_notes --num_steps=5200 $LOG $SHORT \
+  '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0003,0.0001]'
+$PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_pitch \
+  --config=small --init_from=$RUNS/wavenet_notes_1024 --num_steps=3200 $LOG $SHORT \
+  --set=pitch_bins=73 '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
+$PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_period \
+  --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=2800 $LOG $SHORT \
+  --set=pitch_bins=73 --set=pitch_period_input=true \
+  '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
+$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_period \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_notes --data_dir=$DATA/notes \
   --report_dir=$RUNS/wavenet_notes_report --seconds=12 --overwrite
