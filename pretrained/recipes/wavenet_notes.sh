@@ -13,7 +13,7 @@
 #      step 3,200);
 #   4. + the pitch period input: the decoder also reads its signal one pitch
 #      period back, so a note sustains the pitch its embedding says (best
-#      step 2,800).
+#      step 4,400).
 # Re-running resumes where it stopped. STEPS=... trains stage 1 longer; then
 # remove runs/wavenet_notes_{1024,pitch,period} to redo the later stages.
 . "$(dirname "$0")/setup.sh"
@@ -34,7 +34,7 @@ $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_pitc
   --config=small --init_from=$RUNS/wavenet_notes_1024 --num_steps=3200 $LOG $SHORT \
   --set=pitch_bins=73 '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_period \
-  --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=2800 $LOG $SHORT \
+  --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=4400 $LOG $SHORT \
   --set=pitch_bins=73 --set=pitch_period_input=true \
   '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
 $PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_period \
