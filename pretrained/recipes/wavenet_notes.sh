@@ -40,4 +40,4 @@ $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_peri
 $PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_period \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_notes --data_dir=$DATA/notes \
-  --report_dir=$RUNS/wavenet_notes_report --seconds=12 --overwrite
+  --report_dir=$RUNS/wavenet_notes_report --clips=32 --overwrite
