@@ -17,6 +17,10 @@ matrix product per layer instead of recomputing the receptive field.
   `bottleneck` extra rows (+1% FLOPs at NSynth size, no extra op). This
   measured the same speed as adding per-frame projections precomputed
   outside the loop, and is simpler.
+- Pitch period input (`pitch_period_input`): the decoder's start conv also
+  reads the output one pitch period back; a ring buffer of the last outputs
+  (longer than the lowest pitch bin's period) serves it, with the same
+  linear interpolation as `wavenet.pitch.one_period_ago` in training.
 - Sampling is `common.sampling.sample_logits` keyed by (seed, absolute
   sample `t`, sequence), so the codes do not depend on the block size or the
   batch size, and `naive_generate` (full recomputation, the baseline) draws
@@ -57,6 +61,7 @@ from common import timing
 from wavenet import layers
 from wavenet import encode as encode_lib
 from wavenet import model as model_lib
+from wavenet import pitch
 
 DEFAULT_BLOCK_SAMPLES = 4096
 
@@ -215,8 +220,8 @@ class FastGenerator:
     self.period_input = bool(getattr(model, "pitch_period_input", False))
     self.history = 0
     if self.period_input:
-      longest = float(model.sample_rate) / (
-          440.0 * 2.0 ** ((model.pitch_min_midi - 69.0) / 12.0))
+      longest = float(model.sample_rate) / pitch.midi_to_hz(
+          model.pitch_min_midi)
       self.history = 1 << (int(longest) + 2).bit_length()
     self._queues = {}  # batch_size -> queues, kept for the next call
     self._block_fns = {}  # (batch_size, return_logits) -> tf.function
@@ -549,7 +554,8 @@ def _load_config(config):
 def step_matmuls(config):
   """`(rows, cols)` of each matrix one cached decoder step multiplies by.
 
-  The start conv (`filter_length` taps of 1 -> `width`), per layer the
+  The start conv (`filter_length` taps of 1 input, 2 with the pitch period
+  input -> `width`), per layer the
   dilated conv with its conditioning rows (`filter_length * width +
   bottleneck -> 2 * width`) and the residual 1x1 (`width -> width`, none in
   the last layer), all skip 1x1s as one product (`(layers + 1) * width ->
@@ -560,7 +566,8 @@ def step_matmuls(config):
   n, q = config["num_layers"], config["q_levels"]
   e = (encode_lib.embedding_width(config)
        if config["conditioning"] == "encoder" else 0)
-  shapes = [(k, w)]
+  inputs = 2 if config.get("pitch_period_input") else 1
+  shapes = [(k * inputs, w)]
   for i in range(n):
     shapes.append((k * w + e, 2 * w))
     if i < n - 1:
