@@ -255,18 +255,13 @@ class FastGenerator:
     size = self.history
     history.scatter_update(tf.IndexedSlices(x[None], ((t - 1) % size)[None]))
     period = self.model.periods(cond[:, None])[:, 0]
-    where = tf.cast(t, tf.float32) - period
-    low = tf.floor(where)
-    part = where - low
-    low = tf.cast(low, tf.int32)
     columns = tf.range(tf.shape(x)[0])
 
     def at(index):
       value = tf.gather_nd(history, tf.stack([index % size, columns], -1))
       return tf.where(index >= 0, value, 0.0)
 
-    value = (1.0 - part) * at(low) + part * at(low + 1)
-    return tf.where(period > 0.0, value, 0.0)
+    return pitch.period_back(at, tf.cast(t, tf.float32), period)
 
   # -- one block -----------------------------------------------------------
 

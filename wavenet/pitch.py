@@ -189,17 +189,25 @@ def one_period_ago(unit, period):
   """
   unit = tf.convert_to_tensor(unit, tf.float32)
   time = tf.cast(tf.range(tf.shape(unit)[1]), tf.float32)[None]
-  where = time - period
-  low = tf.floor(where)
-  part = where - low
-  low = tf.cast(low, tf.int32)
-
   last = tf.shape(unit)[1] - 1
 
   def at(index):  # (index t + 1 only ever gets weight 0)
     value = tf.gather(unit, tf.clip_by_value(index, 0, last), batch_dims=1)
     return tf.where(index >= 0, value, 0.0)
 
+  return period_back(at, time, period)
+
+
+def period_back(at, time, period):
+  """`x[time - period]`, linearly interpolated; 0 where `period` is 0.
+
+  `at(index)` gives the samples at int32 sample indices (0 before the
+  start); teacher forcing and the cached generator's history share this.
+  """
+  where = time - period
+  low = tf.floor(where)
+  part = where - low
+  low = tf.cast(low, tf.int32)
   value = (1.0 - part) * at(low) + part * at(low + 1)
   return tf.where(period > 0.0, value, 0.0)
 
