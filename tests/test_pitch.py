@@ -45,6 +45,38 @@ def test_yin_reads_mu_law_codes_scaled_to_unit():
   assert _cents(f0, hz).max() < 10
 
 
+def test_quiet_decays_keep_their_pitch():
+  """A note's release, read from mu-law codes, stays voiced down to about
+  -70 dBFS (the eval's pYIN hears it there, so the decoder must be told)."""
+  hz = pitch.midi_to_hz(48)
+  seconds = 1.5
+  tone = _harmonic(hz, seconds=seconds) * 2.0  # peak 1.0
+  db = np.linspace(-20.0, -70.0, tone.size)
+  faded = (tone * 10.0 ** (db / 20.0)).astype(np.float32)
+  codes = quantization.encode(faded, "mu_law", 256)
+  unit = quantization.codes_to_unit(tf.constant(codes[None]), 256)
+  f0 = pitch.yin_f0(unit, SR, 512, 30.0, 2200.0).numpy()[0, 1:-1]
+  assert np.all(f0 > 0)
+  assert _cents(f0, hz).max() < 20
+
+
+def test_deepest_dip_is_the_period_when_none_is_below_the_threshold():
+  """A tone in noise (SNR about 6 dB): YIN's CMND dip sits between the
+  absolute threshold (0.15) and the voicing threshold (0.4)."""
+  hz = 220.0
+  rng = np.random.default_rng(1)
+  x = np.sin(2 * np.pi * hz * np.arange(8192) / SR)
+  noisy = (0.4 * x + 0.15 * rng.standard_normal(x.size)).astype(np.float32)
+  f0 = pitch.yin_f0(noisy[None], SR, 512, 30.0, 2200.0).numpy()[0, 1:-1]
+  strict = pitch.yin_f0(noisy[None], SR, 512, 30.0, 2200.0,
+                        voicing_threshold=0.0).numpy()[0, 1:-1]
+  assert np.mean(strict > 0) < 0.5    # the absolute threshold alone fails
+  assert np.all(f0 > 0)
+  # Noise scatters single frames by tens of cents; none by a semitone.
+  assert _cents(f0, hz).max() < 100
+  assert np.median(_cents(f0, hz)) < 25
+
+
 def test_silence_and_noise_are_unvoiced():
   silence = np.zeros([1, 4096], np.float32)
   noise = np.random.default_rng(0).uniform(-0.5, 0.5, [1, 4096])

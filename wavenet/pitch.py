@@ -8,7 +8,8 @@ works and `encode` needs nothing but audio:
 - `yin_f0`: the YIN estimator (de Cheveigne & Kawahara 2002) in TensorFlow,
   one estimate per embedding frame: the cumulative mean normalised
   difference over a window centred on the frame, the first dip below a
-  threshold, refined by parabolic interpolation.
+  threshold (else the deepest dip, if it is below a voicing threshold),
+  refined by parabolic interpolation.
 - `pitch_bins`: f0 in Hz -> a "two-hot" vector over semitone bins (MIDI
   pitches `min_midi .. min_midi + bins - 1`): the two nearest bins share the
   weight linearly, so the vector sums to 1 and keeps cents; unvoiced frames
@@ -25,7 +26,12 @@ import tensorflow as tf
 
 DEFAULT_FRAME_LENGTH = 1024   # samples of the YIN window (64 ms at 16 kHz)
 DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
-DEFAULT_MIN_RMS = 0.02        # frames quieter than this are unvoiced
+DEFAULT_VOICING_THRESHOLD = 0.4   # else the deepest dip, if below this
+_NEAR_DEEPEST = 0.1           # a dip this close to the deepest counts as it
+# Frames quieter than this (RMS of the [-1, 1] signal YIN reads; for mu-law
+# codes 0.001 is about -90 dBFS) are unvoiced: only digital silence, so that
+# note releases and decays keep their pitch.
+DEFAULT_MIN_RMS = 0.001
 
 
 def midi_to_hz(midi):
@@ -94,6 +100,7 @@ def cmnd(frames, max_lag):
 
 def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
            frame_length=DEFAULT_FRAME_LENGTH, threshold=DEFAULT_THRESHOLD,
+           voicing_threshold=DEFAULT_VOICING_THRESHOLD,
            min_rms=DEFAULT_MIN_RMS):
   """f0 of each embedding frame by YIN.
 
@@ -104,7 +111,11 @@ def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
     fmin, fmax: the pitch search range in Hz.
     frame_length: samples per analysis window; must exceed
       `sample_rate / fmin`.
-    threshold: the CMND value a dip must fall below to count as voiced.
+    threshold: YIN's absolute threshold: the first dip of the CMND below it
+      is the period.
+    voicing_threshold: without such a dip, if the CMND's minimum is below
+      this, the first dip within 0.1 of the minimum is the period; otherwise
+      the frame is unvoiced.
     min_rms: frames whose RMS (after removing the mean) is below this are
       unvoiced.
 
@@ -121,9 +132,21 @@ def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
   window = curve[..., min_lag:max_lag]            # lags min_lag .. max_lag-1
   following = curve[..., min_lag + 1:max_lag + 1]
   dips = (window < threshold) & (window <= following)
-  voiced = tf.reduce_any(dips, axis=-1) & (rms >= min_rms)
+  has_dip = tf.reduce_any(dips, axis=-1)
   first = tf.argmax(tf.cast(dips, tf.int32), axis=-1, output_type=tf.int32)
-  lag = first + min_lag
+  # Without such a dip: the bottom of the first dip that comes close to the
+  # deepest (multiples of the period dip about as deep, and the CMND
+  # favours long lags a little); its bottom is the minimum over the next
+  # quarter of the lag (about four semitones).
+  lowest = tf.reduce_min(window, axis=-1, keepdims=True)
+  start = tf.argmax(tf.cast(window <= lowest + _NEAR_DEEPEST, tf.int32),
+                    axis=-1, output_type=tf.int32)[..., None]
+  index = tf.range(tf.shape(window)[-1], dtype=tf.int32)
+  basin = (index >= start) & (index <= start + (start + min_lag) // 4)
+  fallback = tf.argmin(tf.where(basin, window, 2.0 + window), axis=-1,
+                       output_type=tf.int32)
+  voiced = (has_dip | (lowest[..., 0] < voicing_threshold)) & (rms >= min_rms)
+  lag = tf.where(has_dip, first, fallback) + min_lag
   # Parabolic interpolation of the dip between its neighbours.
   prev = tf.gather(curve, lag - 1, batch_dims=2)
   here = tf.gather(curve, lag, batch_dims=2)
