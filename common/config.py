@@ -23,7 +23,7 @@ DATA_KEYS = ("sample_rate", "quantization", "q_levels")
 # Keys a family's presets gained after models were saved without them, with
 # the value such an older config implies (see `load_saved`).
 IMPLIED_KEYS = {"wavenet": {"pitch_bins": 0, "pitch_min_midi": 24,
-                            "pitch_period_input": False}}
+                            "pitch_period_input": False, "input_jitter": 0}}
 CONFIG_NAME = "config.json"
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

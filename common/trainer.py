@@ -58,7 +58,7 @@ RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
 # Keys a fine-tuned run (`init_from`) may also change: how it is fed. The
 # model's shape and the codes it reads (sample rate, quantization) may not.
 FINE_TUNE_KEYS = RESUMABLE_KEYS + ("batch_size", "seq_len", "num_windows",
-                                   "seed", "shuffle_buffer")
+                                   "seed", "shuffle_buffer", "input_jitter")
 # Keys a fine-tuned run may also switch on because they only add inputs to
 # the model (the WaveNet autoencoder's pitch conditioning and period input):
 # the weights that read the new inputs start at zero, so the new model

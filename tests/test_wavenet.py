@@ -188,6 +188,39 @@ def test_pitch_conditioning_needs_an_autoencoder_and_a_sample_rate():
                                           dict(pitch_bins=12)))
 
 
+def test_input_jitter_moves_codes_by_at_most_k_inside_the_range():
+  codes = tf.constant([[0, 1, 128, 254, 255] * 2000])
+  moved = model_lib.jitter_codes(codes, 2, 256).numpy()
+  offsets = moved - codes.numpy()
+  assert moved.min() >= 0 and moved.max() <= 255
+  assert np.abs(offsets).max() == 2
+  middle = offsets[0, 2::5]                 # code 128: no clipping
+  counts = np.bincount(middle + 2, minlength=5) / middle.size
+  np.testing.assert_allclose(counts, 0.2, atol=0.03)  # uniform over -2..2
+
+
+def test_input_jitter_only_touches_the_decoder_in_training():
+  """Inference and evaluation read clean codes; training reads jittered
+  codes for the decoder (the embeddings come from the clean codes)."""
+  config = config_lib.load("wavenet", "tiny", dict(input_jitter=3))
+  keras.utils.set_random_seed(0)
+  model = model_api.build(model_lib.build_model(config))
+  clean = model_api.build(model_lib.build_model(_config("tiny")))
+  clean.set_weights(model.get_weights())
+  codes = tf.random.stateless_uniform([2, 256], [3, 4], 0, 256, tf.int32)
+  np.testing.assert_array_equal(model(codes)[0], clean(codes)[0])
+  tf.random.set_seed(7)
+  trained = model(codes, training=True)[0]
+  assert not np.allclose(trained, clean(codes)[0])
+  tf.random.set_seed(7)
+  jittered = model_lib.jitter_codes(codes, 3, 256)
+  np.testing.assert_allclose(
+      trained, model.decode_logits(jittered, model.encode(codes)), atol=1e-5)
+  with pytest.raises(ValueError, match="input_jitter"):
+    model_lib.build_model(config_lib.load("wavenet", "tiny",
+                                          dict(input_jitter=-1)))
+
+
 # --- fast generation ----------------------------------------------------------
 
 

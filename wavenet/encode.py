@@ -67,7 +67,7 @@ def frame_rate(config):
 
 # wavenet.pitch.DEFAULT_FRAME_LENGTH (not imported: this module loads no
 # TensorFlow until a model is built).
-PITCH_FRAME_LENGTH = 1024
+PITCH_FRAME_LENGTH = 2048
 
 
 def embedding_width(config):

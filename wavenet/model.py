@@ -193,6 +193,9 @@ class WaveNet(keras.Model):
       raise ValueError("pitch conditioning needs the config's sample_rate")
     self.embedding_width = ((self.bottleneck_width + self.pitch_bins)
                             if self.conditioned else None)
+    self.input_jitter = int(config.get("input_jitter") or 0)
+    if self.input_jitter < 0:
+      raise ValueError(f"input_jitter must be >= 0, got {self.input_jitter}")
     self.pitch_period_input = bool(config.get("pitch_period_input"))
     if self.pitch_period_input and not self.pitch_bins:
       raise ValueError("pitch_period_input needs pitch conditioning "
@@ -278,12 +281,25 @@ class WaveNet(keras.Model):
   def call(self, codes, state=(), training=False):
     """Teacher-forced logits `[batch, samples, q_levels]` and state `()`.
 
-    The autoencoder encodes the same window it decodes.
+    The autoencoder encodes the same window it decodes. In training with
+    `input_jitter = k > 0`, the decoder reads every code moved by a uniform
+    random offset in `[-k, k]` (the encoder and the targets stay clean), so
+    it learns to continue a past that holds errors like its own samples.
     """
-    del state, training  # stateless; no dropout or batch norm
+    del state  # stateless
     codes = tf.convert_to_tensor(codes, tf.int32)
     embeddings = self.encode(codes) if self.conditioned else None
+    if training and self.input_jitter:
+      codes = jitter_codes(codes, self.input_jitter, self.q_levels)
     return self.decode_logits(codes, embeddings), ()
+
+
+def jitter_codes(codes, max_offset, q_levels):
+  """Codes `[batch, samples]` each moved by a uniform integer offset in
+  `[-max_offset, max_offset]`, kept inside `[0, q_levels)`."""
+  offsets = tf.random.uniform(tf.shape(codes), -max_offset, max_offset + 1,
+                              dtype=tf.int32)
+  return tf.clip_by_value(codes + offsets, 0, q_levels - 1)
 
 
 def build_model(config):

@@ -24,7 +24,7 @@ import math
 
 import tensorflow as tf
 
-DEFAULT_FRAME_LENGTH = 1024   # samples of the YIN window (64 ms at 16 kHz)
+DEFAULT_FRAME_LENGTH = 2048   # samples of the YIN window (128 ms at 16 kHz)
 DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
 DEFAULT_VOICING_THRESHOLD = 0.4   # else the deepest dip, if below this
 _NEAR_DEEPEST = 0.1           # a dip this close to the deepest counts as it

@@ -13,9 +13,13 @@
 #      step 3,200);
 #   4. + the pitch period input: the decoder also reads its signal one pitch
 #      period back, so a note sustains the pitch its embedding says (best
-#      step 4,400).
+#      step 4,400);
+#   5. the same with the pitch tracker that keeps releases and decays voiced
+#      (a 2,048-sample YIN window, no level gate; stages 3-4 of the shipped
+#      model ran with a 1,024-sample window and a gate at RMS 0.02, so a
+#      fresh run already has it there and this stage only trains longer).
 # Re-running resumes where it stopped. STEPS=... trains stage 1 longer; then
-# remove runs/wavenet_notes_{1024,pitch,period} to redo the later stages.
+# remove runs/wavenet_notes_{1024,pitch,period,yin} to redo the later stages.
 . "$(dirname "$0")/setup.sh"
 STEPS=${STEPS:-20000}
 LOG="--checkpoint_every=200 --validate_every=400 --val_batches=8"
@@ -37,7 +41,11 @@ $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_peri
   --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=4400 $LOG $SHORT \
   --set=pitch_bins=73 --set=pitch_period_input=true \
   '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
-$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_period \
+$PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_yin \
+  --config=small --init_from=$RUNS/wavenet_notes_period --num_steps=STEPS5 $LOG \
+  --set=batch_size=16 --set=seq_len=1024 --set=pitch_bins=73 --set=pitch_period_input=true \
+  --set=lr_schedule=constant --set=learning_rate=0.0002
+$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_yin \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_notes --data_dir=$DATA/notes \
   --report_dir=$RUNS/wavenet_notes_report --clips=32 --overwrite
