@@ -3,7 +3,7 @@
 # on NSynth-like single notes of 12 GM instruments rendered through FluidR3
 # GM; the test split holds out whole instrument-pitches (all velocities).
 #
-# Four stages, each starting from the best checkpoint of the one before
+# Six stages, each starting from the best checkpoint of the one before
 # (`--init_from`), as the shipped model was made:
 #   1. the autoencoder on 4,096-sample windows (best step 11,600);
 #   2. 1,024-sample windows, batch 16: less past per window, so the decoder
@@ -17,9 +17,15 @@
 #   5. the same with the pitch tracker that keeps releases and decays voiced
 #      (a 2,048-sample YIN window, no level gate; stages 3-4 of the shipped
 #      model ran with a 1,024-sample window and a gate at RMS 0.02, so a
-#      fresh run already has it there and this stage only trains longer).
+#      fresh run already has it there and this stage only trains longer;
+#      2,000 steps);
+#   6. + input jitter: the decoder trains on codes moved by up to 2, so it
+#      learns to continue a past with errors like its own samples; free-
+#      running resyntheses stop slipping to other harmonics. Its validation
+#      NLL (on clean inputs) rises, so the last step (2,400) is exported,
+#      not the best-validation one.
 # Re-running resumes where it stopped. STEPS=... trains stage 1 longer; then
-# remove runs/wavenet_notes_{1024,pitch,period,yin} to redo the later stages.
+# remove runs/wavenet_notes_{1024,pitch,period,yin,jitter} to redo the later stages.
 . "$(dirname "$0")/setup.sh"
 STEPS=${STEPS:-20000}
 LOG="--checkpoint_every=200 --validate_every=400 --val_batches=8"
@@ -42,10 +48,14 @@ $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_peri
   --set=pitch_bins=73 --set=pitch_period_input=true \
   '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_yin \
-  --config=small --init_from=$RUNS/wavenet_notes_period --num_steps=STEPS5 $LOG \
+  --config=small --init_from=$RUNS/wavenet_notes_period --num_steps=2000 $LOG \
   --set=batch_size=16 --set=seq_len=1024 --set=pitch_bins=73 --set=pitch_period_input=true \
   --set=lr_schedule=constant --set=learning_rate=0.0002
-$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_yin \
+$PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_jitter \
+  --config=small --init_from=$RUNS/wavenet_notes_yin --num_steps=2400 $LOG \
+  --set=batch_size=16 --set=seq_len=1024 --set=pitch_bins=73 --set=pitch_period_input=true \
+  --set=input_jitter=2 --set=lr_schedule=constant --set=learning_rate=0.0002
+$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_jitter --checkpoint=last \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_notes --data_dir=$DATA/notes \
   --report_dir=$RUNS/wavenet_notes_report --clips=32 --overwrite
