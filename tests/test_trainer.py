@@ -201,14 +201,16 @@ def test_fine_tuning_may_add_pitch_conditioning(prepared_corpus, tmp_path):
   build = wavenet_model.build_model
   trainer.train(config_lib.load("wavenet", "tiny", base), prepared_corpus,
                 source_dir, build, progress=False, log=lambda *_: None)
+  # Input jitter (training only) may be switched on at the same time.
   pitch = dict(base, pitch_bins=12, pitch_min_midi=60, learning_rate=0.0,
-               min_learning_rate=0.0)
+               min_learning_rate=0.0, input_jitter=1)
   trainer.train(config_lib.load("wavenet", "tiny", pitch), prepared_corpus,
                 tuned_dir, build, progress=False, log=lambda *_: None,
                 init_from=source_dir)
   source, _, _ = checkpoint.load_model(source_dir, build, "best")
   tuned, _, _ = checkpoint.load_model(tuned_dir, build, "last")
   assert tuned.embedding_width == source.embedding_width + 12
+  assert tuned.input_jitter == 1 and source.input_jitter == 0
   kernel = tuned.decoder.block_1.cond_proj.kernel.numpy()
   np.testing.assert_array_equal(
       kernel[:, :4], source.decoder.block_1.cond_proj.kernel.numpy())
