@@ -27,7 +27,7 @@ import tensorflow as tf
 DEFAULT_FRAME_LENGTH = 2048   # samples of the YIN window (128 ms at 16 kHz)
 DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
 DEFAULT_VOICING_THRESHOLD = 0.4   # else the deepest dip, if below this
-_NEAR_DEEPEST = 0.1           # a dip this close to the deepest counts as it
+_NEAR_DEEPEST = 0.1           # a dip this close to the deepest may be the period
 # Frames quieter than this (RMS of the [-1, 1] signal YIN reads; for mu-law
 # codes 0.001 is about -90 dBFS) are unvoiced: only digital silence, so that
 # note releases and decays keep their pitch.
@@ -114,8 +114,8 @@ def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
     threshold: YIN's absolute threshold: the first dip of the CMND below it
       is the period.
     voicing_threshold: without such a dip, if the CMND's minimum is below
-      this, the first dip within 0.1 of the minimum is the period; otherwise
-      the frame is unvoiced.
+      this, the bottom of the first dip that comes within 0.1 of the
+      minimum is the period; otherwise the frame is unvoiced.
     min_rms: frames whose RMS (after removing the mean) is below this are
       unvoiced.
 
