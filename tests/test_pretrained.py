@@ -87,7 +87,7 @@ def test_autoencoder_resynthesis_has_expected_length_and_sound():
 
 def test_demo_shortened_end_to_end(tmp_path):
   results = demo.run_demo(str(tmp_path / "work"), str(tmp_path / "report"),
-                          seconds=2.0, num_seqs=1, clips=1, clip_seconds=2.0,
+                          seconds=1.0, num_seqs=1, clips=1, clip_seconds=1.0,
                           speed_batches=(1,), speed_seconds=0.1,
                           nll_batches=1, with_f0=False, progress=False,
                           log=lambda *_: None)
