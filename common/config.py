@@ -1,35 +1,38 @@
 """Configs as data: JSON presets, flag overrides, saved beside checkpoints.
 
 A config is one flat JSON object. It holds the model's hyper-parameters, the
-training recipe and the data settings the model was built for:
+training recipe and the data settings the model was built for. Every key is
+declared, with its type, allowed values, default and meaning, in
+`common/trainer_keys.py` (the keys of every config) or the family's
+`<family>/config_schema.py` (see `common.schema`; the reference is
+docs/config.md). Whatever loads a config checks it against them before any
+work starts: an unknown key, a value of the wrong type, out of range or
+breaking a rule across keys is refused with one line naming the file and
+the key.
 
-- `family`: "samplernn" or "wavenet".
+- `family`: "samplernn" or "wavenet": a package with a `config_schema`.
 - data settings (`DATA_KEYS`): `sample_rate` (Hz), `quantization`
   ("mu_law", "a_law", "linear") and `q_levels`. At training time they are
   taken from the prepared corpus's manifest and checked against the config;
   at load time a model refuses data prepared with other settings.
 - everything else is read by the family's model or by `common.trainer`.
 
-Presets live in `<family>/configs/<name>.json`; the trainer's defaults in
-`common/train_defaults.json` are filled in under every preset.
+Presets live in `<family>/configs/<name>.json`; keys a preset or a JSON file
+does not set take their defaults.
 """
 
+import contextlib
 import json
 import os
 
 from common import files
+from common import schema
+from common import trainer_keys
 
-DATA_KEYS = ("sample_rate", "quantization", "q_levels")
-# Keys a family's presets gained after models were saved without them, with
-# the value such an older config implies (see `load_saved`).
-IMPLIED_KEYS = {"wavenet": {"pitch_bins": 0, "pitch_min_midi": 24,
-                            "pitch_period_input": False, "input_jitter": 0}}
+DATA_KEYS = trainer_keys.DATA_KEYS
 CONFIG_NAME = "config.json"
+ConfigError = schema.ConfigError
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-class ConfigError(ValueError):
-  """A config that cannot be used (unknown preset, bad key, data mismatch)."""
 
 
 def preset_dir(family):
@@ -38,53 +41,92 @@ def preset_dir(family):
 
 def list_presets(family):
   """Names of the presets shipped for `family`, sorted."""
+  schema.family_module(family)
   return sorted(name[:-5] for name in os.listdir(preset_dir(family))
                 if name.endswith(".json"))
 
 
 def train_defaults():
-  return files.read_json(os.path.join(_ROOT, "common", "train_defaults.json"))
+  """Defaults of the keys every config holds (the data settings: null)."""
+  return schema.defaults_of(trainer_keys.KEYS)
+
+
+@contextlib.contextmanager
+def _source(name):
+  """Prefixes a ConfigError raised inside with `name: `."""
+  try:
+    yield
+  except ConfigError as e:
+    raise ConfigError(f"{name}: {e}") from None
+
+
+def _refuse_duplicates(pairs):
+  keys = [key for key, _ in pairs]
+  for key in keys:
+    if keys.count(key) > 1:
+      raise ConfigError(f"key {key!r} is set twice")
+  return dict(pairs)
+
+
+def _read_object(path):
+  """The JSON object in `path`; one-line ConfigErrors naming the file."""
+  with _source(path):
+    try:
+      with open(path) as f:
+        data = json.load(f, object_pairs_hook=_refuse_duplicates)
+    except json.JSONDecodeError as e:
+      raise ConfigError(f"not valid JSON ({e})") from None
+    if not isinstance(data, dict):
+      raise ConfigError(f"must hold a JSON object of keys, got "
+                        f"{type(data).__name__}")
+  return data
 
 
 def load(family, spec="default", overrides=None):
-  """Returns the config dict for a preset name or a JSON file.
+  """Returns the checked config for a preset name or a JSON file.
+
+  Keys the preset or file does not set take their defaults.
 
   Args:
     family: "samplernn" or "wavenet".
     spec: a preset name (see `list_presets`) or a path to a .json file.
-    overrides: dict of key -> value applied last. Unknown keys raise.
+    overrides: dict of key -> value applied last (None is JSON null: it
+      sets a nullable key such as `sample_rate` to null).
+
+  Raises:
+    ConfigError: no such preset or file, or a key or value the schema
+      refuses (the message names the file and the key).
   """
+  schema.family_module(family)
   if spec.endswith(".json") or os.path.sep in spec:
-    if not os.path.exists(spec):
+    path = spec
+    if not os.path.exists(path):
       raise ConfigError(f"{spec}: config file not found")
-    try:
-      preset = files.read_json(spec)
-    except json.JSONDecodeError as e:
-      raise ConfigError(f"{spec}: not valid JSON ({e})") from None
   else:
     path = os.path.join(preset_dir(family), spec + ".json")
     if not os.path.exists(path):
       raise ConfigError(f"unknown {family} preset {spec!r}; presets: "
                         f"{', '.join(list_presets(family))}")
-    preset = files.read_json(path)
-  config = dict(train_defaults())
-  config.update(preset)
-  config["family"] = family
+  preset = _read_object(path)
   if preset.get("family", family) != family:
     raise ConfigError(f"{spec}: is a {preset['family']} config, not {family}")
-  return apply_overrides(config, overrides or {})
+  with _source(path):
+    config = {**schema.defaults(family), **schema.check_known(preset, family),
+              "family": family}
+    if not overrides:
+      schema.check(config, family)
+  return apply_overrides(config, overrides) if overrides else config
 
 
 def apply_overrides(config, overrides):
-  """Returns a copy of `config` with `overrides`; unknown keys raise."""
-  config = dict(config)
-  for key, value in overrides.items():
-    if value is None:
-      continue
-    if key not in config:
-      raise ConfigError(f"unknown config key {key!r}; known: "
-                        f"{', '.join(sorted(config))}")
-    config[key] = value
+  """Returns a checked copy of `config` with `overrides` set.
+
+  Raises:
+    ConfigError: an unknown key or a value the schema refuses.
+  """
+  family = config.get("family")
+  config = {**config, **schema.check_known(overrides, family)}
+  schema.check(config, family)
   return config
 
 
@@ -100,6 +142,50 @@ def parse_overrides(items):
     except json.JSONDecodeError:
       out[key.strip()] = raw
   return out
+
+
+def validated(config):
+  """A checked copy of a config dict made in code (it names its family):
+  defaults filled in, every value and rule across keys checked.
+
+  Raises:
+    ConfigError: an unknown key or a value the schema refuses.
+  """
+  family = config.get("family")
+  checked = {**schema.defaults(family), **schema.check_known(config, family)}
+  schema.check(checked, family)
+  return checked
+
+
+def check_training(config):
+  """Raises ConfigError if a checked config cannot be trained (the rules
+  that apply only to training: the key modules' `check_training`)."""
+  schema.check_training(config, config["family"])
+
+
+def keys(family):
+  """The declared keys (`schema.Key`) of a family's configs, by name."""
+  return schema.keys(family)
+
+
+def resumable_keys(family):
+  """Keys that may change when a run resumes: bookkeeping and the
+  optimization schedule (e.g. resume with a lower learning rate)."""
+  return schema.keys_that_change(family, schema.RESUME)
+
+
+def fine_tune_keys(family):
+  """Keys a fine-tuned run (`--init_from`) may change: the resumable ones
+  and how the model is fed; not its shape or the codes it reads."""
+  return resumable_keys(family) + schema.keys_that_change(
+      family, schema.FINE_TUNE)
+
+
+def added_input_keys(family):
+  """Keys a fine-tuned run may switch on because they only add inputs to
+  the model (the weights reading them start at zero). A key with a
+  `with_key` may change only together with that key."""
+  return schema.keys_that_change(family, schema.ADDED_INPUT)
 
 
 def with_data_settings(config, settings, source="the corpus manifest"):
@@ -135,15 +221,26 @@ def save(config, model_dir):
 
 
 def load_saved(model_dir):
-  """Reads `model_dir/config.json`, with a clear error when it is missing.
+  """Reads and checks `model_dir/config.json`.
 
-  Keys added to the family's presets since it was saved are filled in with
-  the value the older config implies (`IMPLIED_KEYS`), so it compares equal
-  to the config the same command makes today (e.g. to resume).
+  A key added to the schema since the config was saved takes the value the
+  older config implies (`schema.Key.implied`), so it compares equal to the
+  config the same command makes today (e.g. to resume); any other missing
+  key is refused.
+
+  Raises:
+    ConfigError: no config.json, or a key or value the schema refuses (the
+      message names the file).
   """
   path = os.path.join(model_dir, CONFIG_NAME)
   if not os.path.exists(path):
     raise ConfigError(f"{model_dir}: no {CONFIG_NAME}; is this a model "
                       f"directory made by a neuralsynth train command?")
-  saved = files.read_json(path)
-  return {**IMPLIED_KEYS.get(saved.get("family"), {}), **saved}
+  saved = _read_object(path)
+  with _source(path):
+    family = saved.get("family")
+    config = schema.check_known(saved, family)
+    for key, value in schema.implied(family).items():
+      config.setdefault(key, value)
+    schema.check(config, family)
+  return config

@@ -4,10 +4,16 @@
 batches `[batch, length]`:
 
 - mode "train": random crops of `length` samples from the chunks of the
-  split, shuffled, repeated forever, deterministic for a seed. The random crop
-  offsets come from stateless RNG keyed on (seed, example index), so the
-  pipeline's position is fully described by its iterator, which
-  `common.trainer` saves in every checkpoint (exact resume).
+  split, shuffled, repeated forever. The stream is a pure function of the
+  seed and the corpus (see `corpus_fingerprint`): epoch `e` reads the
+  split's shards in an order drawn from (seed, e), interleaved, and permutes
+  the records in consecutive blocks of `shuffle_buffer` drawn from (seed, e,
+  block); record `r` of the stream (counted from the start of training) is
+  cropped at an offset drawn from (seed, r). All draws are stateless, so
+  `dataset(..., start_batch=k)` yields exactly the batches k, k+1, ... of an
+  uninterrupted pipeline: a resumed run (`common.trainer`) gets the data it
+  would have seen, with no iterator to save. Starting mid-epoch reads (but
+  does not decode) the records of that epoch before batch k.
 - mode "eval": consecutive, non-overlapping windows of `length` samples from
   every chunk, in order, once (no shuffle, no repeat).
 
@@ -16,9 +22,12 @@ For truncated BPTT (SampleRNN), ask for crops of
 windows (`common.model_api.windows`); WaveNet uses one window per crop.
 
 Under `tf.distribute`, pass the `tf.distribute.InputContext` to shard files
-between input pipelines (workers).
+between input pipelines (workers): each pipeline's stream is the same pure
+function over its own shards.
 """
 
+import hashlib
+import json
 import os
 
 import numpy as np
@@ -31,6 +40,8 @@ _FEATURES = {
     "file_index": tf.io.FixedLenFeature([], tf.int64),
     "offset": tf.io.FixedLenFeature([], tf.int64),
 }
+# What each stateless random draw of the train stream is for (see `_key`).
+_FILE_ORDER, _BLOCK_ORDER, _CROP_START = 1, 2, 3
 
 
 def manifest(data_dir):
@@ -49,6 +60,30 @@ def shard_paths(data_dir, split):
                      f"(add files, or change --val_fraction/--test_fraction "
                      f"when preparing)")
   return [os.path.join(data_dir, n) for n in names]
+
+
+def corpus_fingerprint(man):
+  """A short hex digest naming the training stream a manifest gives.
+
+  Hashes the corpus settings and, for every file in manifest order, its
+  content (`sha256` when the manifest has it, else its key and sample
+  count), split, shard and chunk count: two corpora with the same
+  fingerprint yield the same `dataset(..., mode="train")` for a seed, even
+  from another directory.
+  """
+  entries = [[f.get("sha256") or [f["key"], f["num_samples"]], f["split"],
+              f["shard"], f["num_chunks"]] for f in man["files"]]
+  text = json.dumps([man["settings"], entries], sort_keys=True)
+  return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _records_per_shard(man, split):
+  """{shard name: records (chunks) it holds} for a split."""
+  counts = {}
+  for f in man["files"]:
+    if f["split"] == split:
+      counts[f["shard"]] = counts.get(f["shard"], 0) + f["num_chunks"]
+  return counts
 
 
 def chunk_samples(data_dir):
@@ -72,7 +107,8 @@ def _offset(record):
 
 
 def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
-            shuffle_buffer=256, input_context=None, drop_remainder=True):
+            shuffle_buffer=256, input_context=None, drop_remainder=True,
+            start_batch=0):
   """A `tf.data.Dataset` of int32 codes `[batch_size, length]`.
 
   Args:
@@ -83,9 +119,11 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
     mode: "train" (random crops, shuffled, repeated) or "eval" (sequential
       non-overlapping windows, once).
     seed: seed of file order, shuffling and crop offsets (train mode).
-    shuffle_buffer: chunks held for shuffling (train mode).
+    shuffle_buffer: records permuted together (train mode).
     input_context: optional `tf.distribute.InputContext` for sharding.
     drop_remainder: drop a last partial batch (always true in train mode).
+    start_batch: train mode: the index of the first batch to yield (0 for a
+      new run); the batches are those an uninterrupted pipeline yields there.
   """
   man = manifest(data_dir)
   q_levels = man["settings"]["q_levels"]
@@ -97,10 +135,14 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
         f"{man['settings']['chunk_seconds']}); prepare with a larger "
         f"--chunk_seconds or use shorter sequences")
   paths = shard_paths(data_dir, split)
-  files = tf.data.Dataset.from_tensor_slices(paths)
   if input_context is not None and input_context.num_input_pipelines > 1:
-    files = files.shard(input_context.num_input_pipelines,
-                        input_context.input_pipeline_id)
+    paths = paths[input_context.input_pipeline_id::
+                  input_context.num_input_pipelines]
+    if not paths:
+      raise ValueError(
+          f"{data_dir}: the {split!r} split has fewer shards than the "
+          f"{input_context.num_input_pipelines} input pipelines; prepare it "
+          f"with a smaller --shard_megabytes")
   parse = _decoder(q_levels)
 
   if mode == "eval":
@@ -116,30 +158,63 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
       return tf.data.Dataset.from_tensor_slices(
           tf.reshape(codes[:count * length], [count, length])[first:])
 
-    ds = tf.data.TFRecordDataset(files).flat_map(windows)
+    ds = tf.data.TFRecordDataset(paths).flat_map(windows)
     return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(2)
 
   if mode != "train":
     raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
-  files = files.shuffle(len(paths), seed=seed,
-                        reshuffle_each_iteration=True).repeat()
-  ds = files.interleave(tf.data.TFRecordDataset,
-                        cycle_length=min(8, len(paths)), block_length=1,
-                        num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True)
-  ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+  counts = _records_per_shard(man, split)
+  first_record = int(start_batch) * int(batch_size)
+  first_epoch, skip = divmod(
+      first_record, sum(counts[os.path.basename(p)] for p in paths))
+  block = max(1, int(shuffle_buffer))
+
+  def epoch_records(epoch):
+    """Serialized records of `epoch` in training order (the first epoch
+    from record `skip`: whole blocks are skipped unread-by-the-parser)."""
+    order = tf.random.experimental.stateless_shuffle(
+        tf.constant(paths), _key(seed, _FILE_ORDER, epoch))
+    records = tf.data.Dataset.from_tensor_slices(order).interleave(
+        tf.data.TFRecordDataset, cycle_length=min(8, len(paths)),
+        block_length=1, num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
+    skipped = tf.where(epoch == first_epoch, tf.constant(skip, tf.int64),
+                       tf.constant(0, tf.int64))
+    first_block = skipped // block
+
+    def permuted(index, records):
+      return tf.data.Dataset.from_tensor_slices(
+          tf.random.experimental.stateless_shuffle(
+              records, _key(seed, _BLOCK_ORDER, epoch, index)))
+
+    blocks = tf.data.Dataset.zip(
+        tf.data.Dataset.counter(first_block),
+        records.skip(first_block * block).batch(block))
+    return blocks.flat_map(permuted).skip(skipped - first_block * block)
 
   def crop(index, record):
     codes = parse(record)
     start = tf.random.stateless_uniform(
-        [], [seed, tf.cast(index, tf.int32)], 0, chunk - length + 1,
+        [], _key(seed, _CROP_START, index), 0, chunk - length + 1,
         dtype=tf.int32)
     return tf.ensure_shape(codes[start:start + length], [length])
 
-  ds = ds.enumerate().map(crop, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=True)
+  ds = tf.data.Dataset.zip(
+      tf.data.Dataset.counter(first_record),
+      tf.data.Dataset.counter(first_epoch).flat_map(epoch_records))
+  ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _key(seed, *values):
+  """The stateless RNG seed (int64 `[2]`) for `seed` and a tuple of ints
+  (Python ints or int64 scalar tensors), e.g. (_CROP_START, record)."""
+  key = tf.constant([int(seed), 0], tf.int64)
+  for value in values:
+    key = tf.random.experimental.stateless_fold_in(
+        key, tf.cast(value, tf.int64))
+  return key
 
 
 def read_files(data_dir, split, max_files=None):

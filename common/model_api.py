@@ -12,17 +12,24 @@ A family module (`samplernn.model`, `wavenet.model`) exposes
   WaveNet: 0, as it pads causally).
 - `initial_state(batch_size)`: the recurrent state at the start of a crop, a
   tuple of tensors (`()` for a stateless model).
-- `call(codes, state=(), training=False) -> (logits, new_state)`:
-  `codes` int32 `[batch, context_length + T]`; `logits` float32
+- `call(codes, state=(), training=False[, seed=None]) -> (logits,
+  new_state)`: `codes` int32 `[batch, context_length + T]`; `logits` float32
   `[batch, T, q_levels]`, where `logits[:, t]` predicts
   `codes[:, context_length + t]` from earlier codes only (teacher forcing);
   `new_state` is the state after the window, carried to the next window of
-  the same crop (truncated BPTT).
+  the same crop (truncated BPTT). A model with training randomness (e.g.
+  WaveNet's input jitter) takes `seed`: an int64 `[2]` key for stateless
+  random ops (`tf.random.stateless_*`), which the trainer draws from
+  (seed, step, replica) so that a resumed run draws what an uninterrupted
+  one did; it must not use stateful random ops in training. A model without
+  randomness leaves `seed` out (see `takes_seed`).
 
 Training crops are cut into `num_windows` consecutive windows of `seq_len`
 targets each, overlapping by `context_length` samples:
 `crop_length(config, context_length) = num_windows * seq_len + context_length`.
 """
+
+import inspect
 
 import tensorflow as tf
 
@@ -43,6 +50,11 @@ def windows(crop, seq_len, context_length):
   count = (total - context_length) // seq_len
   return [crop[:, i * seq_len:i * seq_len + seq_len + context_length]
           for i in range(count)]
+
+
+def takes_seed(model):
+  """True if `model.call` takes the `seed` of its training randomness."""
+  return "seed" in inspect.signature(model.call).parameters
 
 
 def build(model):

@@ -6,14 +6,26 @@ r"""Corpus preparation: audio files -> TFRecord shards of codes + manifest.json.
 What it does, file by file (in parallel over `--workers` processes):
 decode (any format soundfile reads), average channels, resample to
 `sample_rate` with soxr, optionally drop long silences, quantize, and cut into
-chunks of `chunk_seconds`. Each source file goes wholly into one split
-(train/val/test), chosen by a hash of its path relative to its input, so the
-split is deterministic and stays put when files are added.
+chunks of `chunk_seconds`.
+
+A source file is identified by its content: the SHA-256 of its bytes, not its
+path. Each file goes wholly into one split (train/val/test), chosen by a hash
+of that content hash (and `seed`), so the split does not depend on the file's
+name or folder and stays put when files are added. With `split_by`, the group
+that regular expression finds in the file's path relative to its input's
+parent folder is hashed instead (as named, e.g. `notes_wav/piano-060`), so all
+files of a group share a split; files it does not match fall back to their
+content hash.
+
+The same bytes under another name (in one run, or in a later one) are used
+once: the copy is listed in `skipped` as a duplicate of the file it repeats,
+so it never lands in a second split.
 
 Output layout of `output_dir`:
 
-    manifest.json                settings, every file (split, duration,
-                                 samples, chunks, shard), skipped files
+    manifest.json                settings, every file (path, sha256, split,
+                                 duration, samples, chunks, shard), skipped
+                                 files with the reason
     train-00000.tfrecord ...     one tf.train.Example per chunk:
     val-00000.tfrecord ...         codes (bytes: uint8, or uint16 LE when
     test-00000.tfrecord ...        q_levels > 256), file_index, offset
@@ -21,8 +33,20 @@ Output layout of `output_dir`:
 Memory stays bounded: workers stream each file in blocks and write raw codes
 to a scratch file; the main process cuts chunks from it with a memory map.
 
-Re-running into the same `output_dir` with the same settings adds the new
-files (existing shards are kept as they are); other settings are refused.
+Re-running into the same `output_dir` with the same settings adds only content
+it does not hold yet (existing shards are kept as they are); other settings
+are refused. A file found under another path than the one recorded for its
+bytes adds nothing: if the recorded file is gone, it was moved or renamed (said
+once per run); if it is still there, the new one is a duplicate. A file whose
+bytes changed is new content. Manifests of version 1 (written before files
+were identified by content) are refused: adding to them could add the same
+audio twice, so prepare into a new directory (training on them still works).
+
+The manifest is written last. A run that is interrupted (even by SIGKILL)
+leaves scratch folders, temporary files and shards the manifest does not
+list; the next run into the same `output_dir` removes them (and says so)
+before it starts, and so ends with the same shards and manifest as a run that
+was never interrupted. Only one run at a time may write into an `output_dir`.
 """
 
 import hashlib
@@ -33,6 +57,7 @@ import shutil
 import sys
 import tempfile
 import time
+from typing import Iterable, Optional
 
 import numpy as np
 
@@ -41,12 +66,16 @@ from common import files
 from common import quantization
 
 MANIFEST = "manifest.json"
+MANIFEST_VERSION = 2
 SPLITS = ("train", "val", "test")
 SETTING_KEYS = ("sample_rate", "quantization", "q_levels", "chunk_seconds",
                 "trim_silence_db", "val_fraction", "test_fraction", "seed",
                 "split_by")
 TRIM_FRAME_SECONDS = 0.05
 TRIM_KEEP_SECONDS = 0.5
+HASH_BLOCK_BYTES = 1 << 20
+SCRATCH_PREFIX = ".scratch-"
+_SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}\.tfrecord$")
 
 
 class PrepareError(RuntimeError):
@@ -66,25 +95,48 @@ def code_dtype(q_levels):
   return np.uint8 if q_levels <= 256 else np.dtype("<u2")
 
 
-def group_of(key, settings):
-  """The group a file is split with: `key`, or the first group of the
-  `split_by` regular expression searched in it (e.g. `(.*)-\\d+\\.wav$`
-  keeps every velocity of an instrument-pitch together)."""
+def file_sha256(path: str, block_bytes: int = HASH_BLOCK_BYTES) -> str:
+  """Hex SHA-256 of a file's bytes, read `block_bytes` at a time."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(block_bytes), b""):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def group_of(key: str, settings: dict, sha256: Optional[str] = None) -> str:
+  """The group a file is split with.
+
+  Args:
+    key: the file's path relative to its input's parent folder.
+    settings: see `default_settings`; `split_by` is used.
+    sha256: the file's content hash (`file_sha256`); needed unless
+      `split_by` matches `key`.
+
+  Returns:
+    The first group of the `split_by` regular expression searched in `key`
+    (e.g. `(.*)-\\d+\\.wav$` keeps every velocity of an instrument-pitch
+    together) if it matches, else `sha256`.
+  """
   pattern = settings.get("split_by")
   if pattern:
     match = re.search(pattern, key)
     if match:
       return match.group(1) if match.groups() else match.group(0)
-  return key
+  if sha256 is None:
+    raise ValueError(f"{key}: not a split_by group; the split of a file "
+                     f"comes from its content: pass its sha256")
+  return sha256
 
 
-def split_of(key, settings):
+def split_of(key: str, settings: dict, sha256: Optional[str] = None) -> str:
   """The split of a file, from a hash of its group (see `group_of`) and seed.
 
   Returns "test" if u < test_fraction, "val" if u < test+val, else "train",
   with u uniform in [0, 1) from SHA-1 of f"{seed}:{group}".
   """
-  return _split_for_score(_hash_score(key, settings), settings)
+  group = group_of(key, settings, sha256)
+  return _split_for_score(_group_score(group, settings), settings)
 
 
 def _split_for_score(u, settings):
@@ -95,32 +147,31 @@ def _split_for_score(u, settings):
   return "train"
 
 
-def _hash_score(key, settings):
-  group = group_of(key, settings)
+def _group_score(group, settings):
   digest = hashlib.sha1(f"{settings['seed']}:{group}".encode()).digest()
   return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
-def assign_splits(keys, settings):
-  """Splits for many files: `split_of`, but never an empty val/test split.
+def assign_splits(groups: Iterable[str], settings: dict) -> dict:
+  """Splits of many groups (see `group_of`), never an empty val/test split.
 
-  With at least 3 groups, a requested val or test split that the hash left
-  empty gets the train group with the lowest hash score (so the choice is
-  still deterministic and changes little when files are added).
+  Each group's split is its hash split (as in `split_of`); with at least 3
+  groups, a requested val or test split that the hash left empty gets the
+  train group with the lowest hash score (so the choice is still
+  deterministic and changes little when groups are added).
+
+  Returns:
+    {group: split}.
   """
-  splits = {k: split_of(k, settings) for k in keys}
+  groups = sorted(set(groups))
+  score = lambda group: _group_score(group, settings)
+  splits = {g: _split_for_score(score(g), settings) for g in groups}
   for split, wanted in (("test", settings["test_fraction"]),
                         ("val", settings["val_fraction"])):
-    train = sorted({group_of(k, settings) for k in keys
-                    if splits[k] == "train"})
-    groups = {group_of(k, settings) for k in keys}
+    train = [g for g in groups if splits[g] == "train"]
     if (wanted > 0 and len(groups) >= 3 and len(train) > 1 and
         split not in splits.values()):
-      pick = min(train, key=lambda g: _hash_score(g, {**settings,
-                                                       "split_by": None}))
-      for k in keys:
-        if group_of(k, settings) == pick:
-          splits[k] = split
+      splits[min(train, key=score)] = split
   return splits
 
 
@@ -155,14 +206,24 @@ def trim_silence(block, sample_rate, threshold_db, state):
   return frames[keep].reshape(-1)
 
 
+def _hash_file(path):
+  """Worker: (path, sha256, None), or (path, None, reason) if unreadable."""
+  try:
+    return path, file_sha256(path), None
+  except FileNotFoundError:
+    return path, None, "file not found"
+  except OSError as e:
+    return path, None, f"unreadable ({e.strerror or e})"
+
+
 def _process_file(job):
   """Worker: one source file -> raw codes in a scratch file + its facts.
 
-  Returns a dict: path, key, and either `error` or `num_samples`,
+  Returns a dict: path, key, sha256, and either `error` or `num_samples`,
   `source_seconds`, `raw` (scratch path).
   """
-  path, key, raw_path, settings = job
-  result = dict(path=path, key=key)
+  path, key, sha256, raw_path, settings = job
+  result = dict(path=path, key=key, sha256=sha256)
   try:
     sr = settings["sample_rate"]
     trim_state = {}
@@ -202,7 +263,7 @@ def _chunk_offsets(num_samples, chunk):
 
 
 class _ShardWriter:
-  """Rolling TFRecord shards for one split, written atomically."""
+  """Rolling TFRecord shards for one split, each written atomically."""
 
   def __init__(self, output_dir, split, first_index, max_bytes):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -210,24 +271,23 @@ class _ShardWriter:
     self.output_dir, self.split = output_dir, split
     self.index, self.max_bytes = first_index, max_bytes
     self._writer = None
+    self._atomic = None
     self._bytes = 0
-    self.written = []
 
   @property
   def name(self):
     return f"{self.split}-{self.index:05d}.tfrecord"
 
   def _open(self):
-    self._tmp = os.path.join(self.output_dir, "." + self.name + ".tmp")
-    self._writer = self._tf.io.TFRecordWriter(self._tmp)
+    self._atomic = files.atomic_path(os.path.join(self.output_dir, self.name))
+    self._writer = self._tf.io.TFRecordWriter(self._atomic.__enter__())
     self._bytes = 0
 
   def _close(self):
     if self._writer is not None:
       self._writer.close()
-      os.replace(self._tmp, os.path.join(self.output_dir, self.name))
-      self.written.append(self.name)
-      self._writer = None
+      self._atomic.__exit__(None, None, None)
+      self._writer = self._atomic = None
       self.index += 1
 
   def write(self, codes_bytes, file_index, offset):
@@ -242,7 +302,9 @@ class _ShardWriter:
         "offset": tf.train.Feature(int64_list=tf.train.Int64List(
             value=[offset])),
     }))
-    self._writer.write(example.SerializeToString())
+    # Deterministic: map fields in key order (else the order of the three
+    # features can differ from one process to the next).
+    self._writer.write(example.SerializeToString(deterministic=True))
     self._bytes += len(codes_bytes)
     return self.name
 
@@ -270,82 +332,156 @@ def _input_keys(inputs):
   for root in inputs:
     root_abs = os.path.abspath(root)
     for path in audio_lib.find_audio_files([root]):
-      base = os.path.dirname(root_abs) if os.path.isdir(root_abs) else (
-          os.path.dirname(root_abs))
-      keys[path] = os.path.relpath(path, base)
+      keys[path] = os.path.relpath(path, os.path.dirname(root_abs))
   return keys
+
+
+def _manifest_to_extend(output_dir, settings):
+  """The manifest already in `output_dir` (checked), or a new empty one."""
+  path = os.path.join(output_dir, MANIFEST)
+  if not os.path.exists(path):
+    return dict(version=MANIFEST_VERSION, settings=settings, files=[],
+                skipped=[])
+  manifest = files.read_json(path)
+  if manifest.get("version") != MANIFEST_VERSION:
+    raise PrepareError(
+        f"{path}: version {manifest.get('version')}, written by an older "
+        f"common.prepare that identified files by path, not content; adding "
+        f"to it could add the same audio twice, so prepare into a new "
+        f"--output_dir or delete this one (training on it still works)")
+  old = manifest["settings"]
+  diff = [k for k in SETTING_KEYS if old.get(k) != settings.get(k)]
+  if diff:
+    raise PrepareError(
+        f"{output_dir}: already holds a corpus prepared with other settings "
+        f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}; now "
+        f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}); "
+        f"use another --output_dir or delete it")
+  return manifest
+
+
+def _remove_leftovers(output_dir, manifest):
+  """Removes what an interrupted run left in `output_dir`; returns the names.
+
+  That is: scratch folders, the temporary files of shards and of the
+  manifest (`files.atomic_path`), and shards the manifest does not list
+  (written by a run killed before it wrote its manifest; the run that
+  follows writes them again).
+  """
+  listed = {f["shard"] for f in manifest["files"]}
+  removed = [os.path.basename(p)
+             for p in files.remove_stale_temporaries_in(output_dir)]
+  for name in sorted(os.listdir(output_dir)):
+    path = os.path.join(output_dir, name)
+    if name.startswith(SCRATCH_PREFIX) and os.path.isdir(path):
+      shutil.rmtree(path)
+    elif _SHARD_NAME.match(name) and name not in listed:
+      os.remove(path)
+    else:
+      continue
+    removed.append(name)
+  return sorted(removed)
+
+
+def _sort_out(found, manifest):
+  """Decides, by content, what to do with each file found in the inputs.
+
+  Args:
+    found: [(path, sha256, error)] as `_hash_file` returns them, in input
+      order (the first of several files with the same bytes is used).
+    manifest: the manifest being extended.
+
+  Returns:
+    todo: [(path, sha256)], content not prepared yet.
+    skipped: new skipped entries: unreadable files, and duplicates (same
+      bytes as a file used or skipped before, which is still at its path).
+    moved: [(path, recorded path)], content prepared before from a path that
+      no longer exists (a moved or renamed file): nothing to add.
+  """
+  recorded = {(e["path"], e.get("sha256"))
+              for e in manifest["files"] + manifest["skipped"]}
+  first = {}  # sha256 -> the path its content is known by
+  for entry in manifest["files"] + manifest["skipped"]:
+    if entry.get("sha256") and "duplicate_of" not in entry:
+      first.setdefault(entry["sha256"], entry["path"])
+  todo, skipped, moved = [], [], []
+  for path, sha256, error in found:
+    if (path, sha256) in recorded:
+      continue
+    if error:
+      skipped.append(dict(path=path, sha256=None, reason=error))
+    elif sha256 not in first:
+      first[sha256] = path
+      todo.append((path, sha256))
+    elif os.path.exists(first[sha256]):
+      skipped.append(dict(path=path, sha256=sha256,
+                          reason=f"duplicate of {first[sha256]} (same bytes)",
+                          duplicate_of=first[sha256]))
+    else:
+      moved.append((path, first[sha256]))
+  return todo, skipped, moved
 
 
 def prepare(inputs, output_dir, workers=None, shard_megabytes=64,
             progress=True, **settings):
   """Prepares a corpus; returns the manifest dict (also written to disk).
 
+  The returned dict also holds `_new_source_seconds` (seconds of source audio
+  added by this run) and `_already_prepared` (files found whose bytes were
+  prepared before from a path that no longer exists), which are not written.
+
   Args:
     inputs: list of files and folders (searched recursively).
     output_dir: where shards and manifest.json go.
-    workers: processes decoding in parallel (default: the CPU count).
+    workers: processes hashing and decoding in parallel (default: the CPU
+      count).
     shard_megabytes: a shard is closed after this many MB of codes.
     progress: show a tqdm progress bar over seconds of source audio.
     **settings: see `default_settings` (sample_rate, quantization, q_levels,
-      chunk_seconds, trim_silence_db, val_fraction, test_fraction, seed).
+      chunk_seconds, trim_silence_db, val_fraction, test_fraction, seed,
+      split_by).
 
   Raises:
     PrepareError: nothing usable was found, or output_dir was prepared with
-      other settings.
+      other settings or by an older version.
   """
   settings = default_settings(**settings)
   quantization.encode(np.zeros(1), settings["quantization"],
                       settings["q_levels"])  # validates kind and q_levels
   os.makedirs(output_dir, exist_ok=True)
-  manifest_path = os.path.join(output_dir, MANIFEST)
-  if os.path.exists(manifest_path):
-    manifest = files.read_json(manifest_path)
-    old = manifest["settings"]
-    diff = [k for k in SETTING_KEYS if old.get(k) != settings.get(k)]
-    if diff:
-      raise PrepareError(
-          f"{output_dir}: already holds a corpus prepared with other settings "
-          f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}; now "
-          f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}); "
-          f"use another --output_dir or delete it")
-  else:
-    manifest = dict(version=1, settings=settings, files=[], skipped=[])
-
+  manifest = _manifest_to_extend(output_dir, settings)
   keys = _input_keys(inputs)
-  done = {f["path"] for f in manifest["files"]} | {
-      s["path"] for s in manifest["skipped"]}
-  todo = [p for p in keys if p not in done]
-  all_keys = [f["key"] for f in manifest["files"]] + [keys[p] for p in todo]
-  splits = assign_splits(all_keys, settings)
-  for f in manifest["files"]:  # earlier files keep their split
-    splits[f["key"]] = f["split"]
-
+  removed = _remove_leftovers(output_dir, manifest)
   chunk = int(round(settings["chunk_seconds"] * settings["sample_rate"]))
   dtype = code_dtype(settings["q_levels"])
-  next_shard = {s: 1 + max([int(n.split("-")[1][:5]) for f in manifest["files"]
-                            for n in [f["shard"]] if n.startswith(s + "-")],
-                           default=-1) for s in SPLITS}
-  writers = {s: _ShardWriter(output_dir, s, next_shard[s],
-                             shard_megabytes * 2**20) for s in SPLITS}
   started = time.time()
-  scratch = tempfile.mkdtemp(prefix=".scratch-", dir=output_dir)
+  workers = workers or os.cpu_count() or 1
+  ctx = multiprocessing.get_context("spawn")
+  pool = ctx.Pool(workers) if workers > 1 and len(keys) > 1 else None
+  scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=output_dir)
   source_seconds = 0.0
   try:
-    jobs = [(p, keys[p], os.path.join(scratch, f"{i}.raw"), settings)
-            for i, p in enumerate(todo)]
-    total_seconds = 0.0
-    for p in todo:
-      try:
-        total_seconds += audio_lib.info(p)["seconds"]
-      except audio_lib.AudioError:
-        pass
-    bar = _progress_bar(total_seconds, progress)
-    workers = workers or os.cpu_count() or 1
-    ctx = multiprocessing.get_context("spawn")
-    pool = ctx.Pool(workers) if workers > 1 and len(jobs) > 1 else None
-    results = (pool.imap(_process_file, jobs) if pool else
-               map(_process_file, jobs))
+    found = list(pool.imap(_hash_file, keys) if pool else
+                 map(_hash_file, keys))
+    todo, skipped, moved = _sort_out(found, manifest)
+    splits = _new_file_splits(todo, keys, manifest, settings)
+    writers = _shard_writers(output_dir, manifest, shard_megabytes)
+    jobs = [(path, keys[path], sha256, os.path.join(scratch, f"{i}.raw"),
+             settings) for i, (path, sha256) in enumerate(todo)]
+    bar = _progress_bar(_seconds_of(path for path, _ in todo), progress)
     try:
+      if removed:
+        bar.write(f"removed {len(removed)} file(s) left by an interrupted "
+                  f"run: {', '.join(removed)}")
+      if moved:
+        bar.write(f"{len(moved)} file(s) already prepared from another path "
+                  f"(moved or renamed; same bytes), nothing added: e.g. "
+                  f"{moved[0][0]} (was {moved[0][1]})")
+      for entry in skipped:
+        manifest["skipped"].append(entry)
+        bar.write(f"skipped {entry['path']}: {entry['reason']}")
+      results = (pool.imap(_process_file, jobs) if pool and len(jobs) > 1
+                 else map(_process_file, jobs))
       for result in results:
         if "error" not in result and result["num_samples"] < chunk:
           result["error"] = (
@@ -353,33 +489,68 @@ def prepare(inputs, output_dir, workers=None, shard_megabytes=64,
               f"{chunk} = chunk_seconds {settings['chunk_seconds']} s)")
         if "error" in result:
           manifest["skipped"].append(dict(path=result["path"],
+                                          sha256=result["sha256"],
                                           reason=result["error"]))
           bar.write(f"skipped {result['path']}: {result['error']}")
         else:
-          _write_chunks(result, splits[result["key"]], writers, manifest,
+          _write_chunks(result, splits[result["path"]], writers, manifest,
                         chunk, dtype, settings)
           source_seconds += result["source_seconds"]
-        bar.update(min(result.get("source_seconds", 0.0),
-                       bar_left(bar)))
+        bar.update(min(result.get("source_seconds", 0.0), bar_left(bar)))
         if result.get("raw") and os.path.exists(result["raw"]):
           os.remove(result["raw"])
     finally:
-      if pool:
-        pool.terminate()
       bar.close()
     for writer in writers.values():
       writer.close()
   finally:
+    if pool:
+      pool.terminate()
     shutil.rmtree(scratch, ignore_errors=True)
   manifest["splits"] = _split_summary(manifest)
   manifest["seconds_taken"] = round(time.time() - started, 3)
-  files.write_json(manifest_path, manifest)
+  files.write_json(os.path.join(output_dir, MANIFEST), manifest)
   if not manifest["files"]:
     raise PrepareError(
         f"{output_dir}: no usable audio in {', '.join(inputs)} "
         f"({len(manifest['skipped'])} file(s) skipped)")
   manifest["_new_source_seconds"] = source_seconds
+  manifest["_already_prepared"] = len(moved)
   return manifest
+
+
+def _new_file_splits(todo, keys, manifest, settings):
+  """{path: split} of the `todo` files; a group keeps its recorded split."""
+  groups = {path: group_of(keys[path], settings, sha256)
+            for path, sha256 in todo}
+  recorded = {group_of(f["key"], settings, f["sha256"]): f["split"]
+              for f in manifest["files"]}
+  splits = assign_splits(list(recorded) + list(groups.values()), settings)
+  splits.update(recorded)
+  return {path: splits[group] for path, group in groups.items()}
+
+
+def _shard_writers(output_dir, manifest, shard_megabytes):
+  """A `_ShardWriter` per split, numbering on after the recorded shards."""
+  writers = {}
+  for split in SPLITS:
+    first = 1 + max([int(f["shard"].split("-")[1][:5])
+                     for f in manifest["files"]
+                     if f["shard"].startswith(split + "-")], default=-1)
+    writers[split] = _ShardWriter(output_dir, split, first,
+                                  shard_megabytes * 2**20)
+  return writers
+
+
+def _seconds_of(paths):
+  """Seconds of audio in the files (unreadable ones count 0)."""
+  total = 0.0
+  for path in paths:
+    try:
+      total += audio_lib.info(path)["seconds"]
+    except audio_lib.AudioError:
+      pass
+  return total
 
 
 def _write_chunks(result, split, writers, manifest, chunk, dtype, settings):
@@ -394,7 +565,8 @@ def _write_chunks(result, split, writers, manifest, chunk, dtype, settings):
   writer.end_file()
   del codes
   manifest["files"].append(dict(
-      path=result["path"], key=result["key"], split=split,
+      path=result["path"], key=result["key"], sha256=result["sha256"],
+      split=split,
       duration_seconds=round(result["num_samples"] / settings["sample_rate"],
                              4),
       source_seconds=round(result["source_seconds"], 4),
@@ -464,17 +636,13 @@ def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   del argv
   f = flags.FLAGS
-  try:
-    manifest = prepare(
-        f.input, f.output_dir, workers=f.workers, progress=True,
-        shard_megabytes=f.shard_megabytes, sample_rate=f.sample_rate,
-        quantization=f.quantization, q_levels=f.q_levels,
-        chunk_seconds=f.chunk_seconds, trim_silence_db=f.trim_silence_db,
-        val_fraction=f.val_fraction, test_fraction=f.test_fraction,
-        seed=f.seed, split_by=f.split_by)
-  except (PrepareError, audio_lib.AudioError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  manifest = prepare(
+      f.input, f.output_dir, workers=f.workers, progress=True,
+      shard_megabytes=f.shard_megabytes, sample_rate=f.sample_rate,
+      quantization=f.quantization, q_levels=f.q_levels,
+      chunk_seconds=f.chunk_seconds, trim_silence_db=f.trim_silence_db,
+      val_fraction=f.val_fraction, test_fraction=f.test_fraction,
+      seed=f.seed, split_by=f.split_by)
   seconds = manifest.pop("_new_source_seconds")
   taken = manifest["seconds_taken"]
   print(summary_text(manifest))
@@ -506,16 +674,17 @@ def define_flags():
   flags.DEFINE_string("split_by", None, "Regular expression: files whose "
                       "relative paths give the same first group go to the "
                       "same split, e.g. '(.*)-\\d+\\.wav$' keeps all "
-                      "velocities of an instrument-pitch together.")
+                      "velocities of an instrument-pitch together. Without "
+                      "it, a hash of each file's bytes picks its split.")
   flags.DEFINE_integer("workers", None, "Decoding processes (default: CPUs).")
   flags.DEFINE_integer("shard_megabytes", 64, "Shard size in MB of codes.")
   flags.mark_flags_as_required(["input", "output_dir"])
 
 
 def run():
-  from absl import app  # pylint: disable=g-import-not-at-top
-  define_flags()
-  app.run(lambda argv: sys.exit(main(argv)))
+  """Console-script entry point (`neuralsynth-prepare`)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__, user_errors=(PrepareError, ValueError))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,14 @@
-"""The flags and `main` shared by `samplernn.train` and `wavenet.train`.
+"""The flags, `main` and `run` shared by `samplernn.train` and `wavenet.train`.
 
-Each family's train module defines the flags with `define_flags(family,
-default_preset)` and calls `main(family, build_model, audio_summary)`; all
-the work is in `common.trainer.train`.
+Each family's train module runs `run(family, default_preset, main, __doc__)`
+(flags defined here, listed by `--help`, user errors reported by
+`common.cli`) with a `main` that calls `main(family, build_model,
+audio_summary)`; all the work is in `common.trainer.train`.
 """
-
-import sys
 
 from absl import flags
 
+from common import cli
 from common import config as config_lib
 
 # Flags that override a config key of the same name when given.
@@ -79,18 +79,12 @@ def config_from_flags(family):
 def main(family, build_model, audio_summary=None):
   """Parses the flags into a config and trains; returns the exit code."""
   from common import trainer  # pylint: disable=g-import-not-at-top
-  from common import prepare  # pylint: disable=g-import-not-at-top
   quiet_logs()
   f = flags.FLAGS
-  try:
-    config = config_from_flags(family)
-    result = trainer.train(config, f.data_dir, f.model_dir, build_model,
-                           audio_summary=audio_summary, strategy=f.strategy,
-                           tpu=f.tpu, init_from=f.init_from)
-  except (config_lib.ConfigError, trainer.TrainingError,
-          prepare.PrepareError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  config = config_from_flags(family)
+  result = trainer.train(config, f.data_dir, f.model_dir, build_model,
+                         audio_summary=audio_summary, strategy=f.strategy,
+                         tpu=f.tpu, init_from=f.init_from)
   best = result["best"]
   print(f"stopped at step {result['step']} ({result['stop_reason']}); "
         f"last checkpoint {result['checkpoint']}")
@@ -98,3 +92,13 @@ def main(family, build_model, audio_summary=None):
     print(f"best validation: {best['nll_bits']:.4f} bits/sample at step "
           f"{best['step']}")
   return 0
+
+
+def run(family, default_preset, family_main, doc):
+  """Runs a family's train command (`family_main(argv)`) through
+  `common.cli.run` with the flags above."""
+  from common import prepare  # pylint: disable=g-import-not-at-top
+  from common import trainer  # pylint: disable=g-import-not-at-top
+  cli.run(family_main, lambda: define_flags(family, default_preset), doc,
+          user_errors=(trainer.TrainingError, prepare.PrepareError,
+                       ValueError))

@@ -13,26 +13,51 @@ follows `common.model_api`:
   nats per sample), the best checkpoint kept in `best/`, early stopping after
   `early_stopping_patience` validations without improvement (0: never);
 - checkpoints every `checkpoint_every` steps (the last `keep_checkpoints`
-  kept) holding model, optimizer, step and the data iterator, so re-running
-  the same command resumes exactly where it stopped and `num_steps` is the
-  step to train *to*;
+  kept) holding model, optimizer, step, the best-validation bookkeeping and
+  the corpus fingerprint, so re-running the same command resumes where it
+  stopped and `num_steps` is the step to train *to*;
 - a NaN/Inf loss skips the update, stops the run with a message and leaves
-  the last good checkpoint as it was;
+  the last good checkpoint as it was; so does a full disk (one line naming
+  the last checkpoint, which stays intact);
+- SIGINT (Ctrl-C) or SIGTERM: the run finishes the current crop (and its
+  validation, if due), saves a checkpoint and raises `Interrupted` (the
+  train commands print its one line and exit with status 1); a second
+  signal ends the process at once, losing only what the first would have
+  saved;
 - TensorBoard scalars (loss in bits/sample, learning rate, gradient norm,
   steps/s, samples/s), validation NLL and audio summaries from the family's
   `audio_summary` hook; a tqdm bar with rate and ETA;
 - `strategy`: "default", "mirrored", "multi_worker" (TF_CONFIG) or "tpu".
 
-Checkpoints and crops: checkpoints are written at crop boundaries (the step
-is rounded up to a multiple of `num_windows`) so no recurrent state needs
-saving; a run asked to stop mid-crop saves there and starts a fresh crop when
-continued.
+Exact resume. Checkpoints are written at crop boundaries (the step is
+rounded up to a multiple of `num_windows`), so no recurrent state needs
+saving. All training randomness is a pure function of (seed, step): the
+data (`common.data.dataset(..., start_batch=crop)` yields the crops an
+uninterrupted pipeline yields from there, per input pipeline under any
+strategy) and the model's own (the trainer passes each step an int64 `[2]`
+key drawn from (seed, step, replica); see `common.model_api`). So a run
+killed at any moment (`kill -9`, power loss) and re-run with the same
+command ends with the same weights, bit for bit, as a run never stopped,
+given the same machine and TF build (tests/test_resume.py kills both
+families at set and random moments). A checkpoint records the corpus it was
+trained on (`common.data.corpus_fingerprint`): resuming on another corpus is
+refused (fine-tune with `init_from` instead). `config.json` is written once
+the first step has run, and compared only when a checkpoint exists, so a
+start that failed does not block a corrected one. A run stopped by
+`num_steps` inside a crop abandons the rest of that crop: continuing it is
+deterministic but differs from a run that never stopped there (choose
+`num_steps` a multiple of `num_windows`).
 """
 
+import errno
+import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -69,6 +94,39 @@ INIT_NAME = "init.json"
 
 class TrainingError(RuntimeError):
   """A run that cannot start or had to stop (message says why)."""
+
+
+class Interrupted(TrainingError):
+  """SIGINT or SIGTERM stopped the run after it saved a checkpoint."""
+
+
+class _StopRequest:
+  """Context manager: the first SIGINT/SIGTERM sets `signal_name` (the loop
+  then stops at the end of the crop); the handlers then go back to the
+  system default, so a second signal ends the process at once. Handlers can
+  only be installed in the main thread; elsewhere signals act as usual."""
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.signal_name = None
+    self._previous = {}
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = {s: signal.signal(s, self._handle)
+                        for s in self.SIGNALS}
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    self.signal_name = signal.Signals(signum).name
+    for s in self.SIGNALS:
+      signal.signal(s, signal.SIG_DFL)
+
+  def __exit__(self, *exc_info):
+    for s, handler in self._previous.items():
+      signal.signal(s, handler)
 
 
 def make_strategy(name="default", tpu=None):
@@ -139,7 +197,8 @@ def _config_diff(saved, config, may_differ):
 
 
 def _check_resume_config(model_dir, config):
-  """Refuses to continue a model directory with a different model/data."""
+  """Refuses to continue a model directory with a different model/data
+  (called only when it holds a training checkpoint)."""
   if not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_NAME)):
     return
   detail = _config_diff(config_lib.load_saved(model_dir), config,
@@ -180,12 +239,7 @@ def evaluate_nll(model, config, data_dir, split="val", max_batches=None,
   if max_batches:
     ds = ds.take(max_batches)
   seq_len = config["seq_len"]
-
-  @tf.function(reduce_retracing=True)
-  def window_nll(window, state):
-    logits, state = model(window, state, training=False)
-    return tf.reduce_sum(nll_nats(logits, window[:, context:])), state
-
+  window_nll = _window_nll(model)
   total, count = 0.0, 0
   for crop in ds:
     state = model.initial_state(tf.shape(crop)[0])
@@ -201,11 +255,38 @@ def evaluate_nll(model, config, data_dir, split="val", max_batches=None,
               samples=count)
 
 
+# Each model's compiled `_window_nll`, traced once (not at every validation).
+_WINDOW_NLL = weakref.WeakKeyDictionary()
+
+
+def _window_nll(model):
+  """The compiled `(window, state) -> (summed NLL in nats, new state)` of a
+  model in inference mode (teacher forcing; see `evaluate_nll`)."""
+  if model not in _WINDOW_NLL:
+    context, model_ref = model.context_length, weakref.ref(model)
+
+    @tf.function(reduce_retracing=True)
+    def window_nll(window, state):
+      logits, state = model_ref()(window, state, training=False)
+      return tf.reduce_sum(nll_nats(logits, window[:, context:])), state
+
+    _WINDOW_NLL[model] = window_nll
+  return _WINDOW_NLL[model]
+
+
+def step_key(seed, step):
+  """The int64 `[2]` random key of a training step (see `make_train_step`)."""
+  return tf.constant([int(seed), int(step)], tf.int64)
+
+
 def make_train_step(model, optimizer, config, strategy):
-  """The compiled step on one TBPTT window: `(window, state) -> (loss nats,
-  grad norm, finite flag, new state)`; the loss is the mean over all
-  replicas' predicted samples. With `config["jit_compile"]` and one replica
-  the step is compiled with XLA."""
+  """The compiled step on one TBPTT window: `(window, state, key) -> (loss
+  nats, grad norm, finite flag, new state)`; the loss is the mean over all
+  replicas' predicted samples. `key` (int64 `[2]`, `step_key`) keys the
+  model's training randomness: each replica passes the model `key` folded
+  with its replica id (if the model takes a seed, `model_api.takes_seed`).
+  With `config["jit_compile"]` and one replica the step is compiled with
+  XLA."""
   clip = float(config["grad_clip_norm"] or 0.0)
   context = model.context_length
   replicas = strategy.num_replicas_in_sync
@@ -213,10 +294,16 @@ def make_train_step(model, optimizer, config, strategy):
   # cross-replica reduction of a distributed step stays outside it, so only a
   # single-replica step is compiled.
   jit = bool(config.get("jit_compile")) and replicas == 1
+  takes_seed = model_api.takes_seed(model)
 
-  def replica_step(window, state):
+  def replica_step(window, state, key):
+    kwargs = {}
+    if takes_seed:
+      replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+      kwargs["seed"] = tf.random.experimental.stateless_fold_in(
+          key, tf.cast(replica, tf.int64))
     with tf.GradientTape() as tape:
-      logits, new_state = model(window, state, training=True)
+      logits, new_state = model(window, state, training=True, **kwargs)
       per_sample = nll_nats(logits, window[:, context:])
       loss = tf.reduce_sum(per_sample) / tf.cast(
           tf.size(per_sample) * replicas, tf.float32)
@@ -234,9 +321,9 @@ def make_train_step(model, optimizer, config, strategy):
     return loss, grad_norm, tf.cast(finite, tf.float32), new_state
 
   @tf.function(reduce_retracing=True, jit_compile=jit or None)
-  def train_window(window, state):
+  def train_window(window, state, key):
     loss, norm, finite, new_state = strategy.run(replica_step,
-                                                 (window, state))
+                                                 (window, state, key))
     loss = strategy.reduce("SUM", loss, axis=None)
     norm = strategy.reduce("MEAN", norm, axis=None)
     finite = strategy.reduce("SUM", finite, axis=None) / replicas
@@ -269,7 +356,8 @@ def train_throughput(config, build_model, steps=10, warmup=2):
       for window in windows:
         if done == count:
           break
-        loss, _, _, state = step_fn(window, state)
+        loss, _, _, state = step_fn(window, state,
+                                    step_key(config["seed"], done))
         done += 1
       state = ()
     float(loss)
@@ -397,16 +485,18 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
 
   Raises:
     TrainingError, config.ConfigError: with a one-line reason.
+    Interrupted: SIGINT/SIGTERM, after saving a checkpoint.
   """
   manifest = data_lib.manifest(data_dir)
   config = config_lib.with_data_settings(
       config, manifest["settings"], os.path.join(data_dir, "manifest.json"))
-  _check_resume_config(model_dir, config)
-  fresh = ckpt_lib.latest(model_dir, "last") is None
+  resuming = tf.train.latest_checkpoint(
+      os.path.join(model_dir, ckpt_lib.CHECKPOINTS)) is not None
+  if resuming:
+    _check_resume_config(model_dir, config)
   init_path, init_config = (fine_tune_source(config, init_from)
-                            if init_from and fresh else (None, None))
+                            if init_from and not resuming else (None, None))
   os.makedirs(model_dir, exist_ok=True)
-  config_lib.save(config, model_dir)
   tf.keras.utils.set_random_seed(int(config["seed"]))
   strat = make_strategy(strategy, tpu)
   replicas = strat.num_replicas_in_sync
@@ -419,25 +509,24 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     model = model_api.build(build_model(config))
     optimizer = tf.keras.optimizers.Adam(_Schedule(config))
     optimizer.build(model.trainable_variables)
-  # The step is host-side bookkeeping: a plain (not mirrored) variable.
+  # Host-side bookkeeping, saved with the model: plain (not mirrored)
+  # variables. `best` is restored with the step it belongs to (best.json
+  # is only a report), so a replayed validation decides as it did.
   step = tf.Variable(0, dtype=tf.int64, name="step", trainable=False)
+  best_vars = _BestVariables()
+  corpus = dict(fingerprint=data_lib.corpus_fingerprint(manifest),
+                data_dir=os.path.abspath(data_dir))
+  corpus_var = tf.Variable("", dtype=tf.string, trainable=False)
 
   context = model.context_length
   seq_len = int(config["seq_len"])
   num_windows = int(config["num_windows"])
   crop = model_api.crop_length(config, context)
-  train_ds = data_lib.dataset(data_dir, "train", batch, crop, mode="train",
-                              seed=int(config["seed"]),
-                              shuffle_buffer=int(config["shuffle_buffer"]))
-  dist_ds = strat.experimental_distribute_dataset(train_ds)
-  iterator = iter(dist_ds)
+  seed = int(config["seed"])
 
-  # Checkpoints: the data iterator is saved with the model under the default
-  # strategy (exact resume); distributed iterators restart from the seed.
-  saved = dict(model=model, optimizer=optimizer, step=step)
-  if replicas == 1:
-    saved["iterator"] = iterator
-  checkpoint = tf.train.Checkpoint(**saved)
+  checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer,
+                                   step=step, best=best_vars.checkpoint,
+                                   corpus=corpus_var)
   chief = _is_chief(strat)
   ckpt_dir = os.path.join(model_dir, ckpt_lib.CHECKPOINTS)
   if not chief:
@@ -452,10 +541,10 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
       os.path.join(model_dir, ckpt_lib.BEST) if chief else os.path.join(
           ckpt_dir, "..", ckpt_lib.BEST), max_to_keep=1, step_counter=step)
   best_path = os.path.join(model_dir, "best.json")
-  best = files.read_json(best_path) if os.path.exists(best_path) else {}
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-    log(f"resumed from {manager.latest_checkpoint} (step {int(step)})")
+  restored = ckpt_lib.restore_newest(checkpoint, ckpt_dir, log=log)
+  if restored:
+    _check_corpus(corpus_var.numpy().decode(), corpus, model_dir)
+    log(f"resumed from {restored} (step {int(step)})")
   elif init_path:
     source_model = None
     if _config_diff(init_config, config, FINE_TUNE_KEYS):
@@ -466,7 +555,23 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
                        dict(init_from=os.path.abspath(init_from), **source))
     log(f"fine-tuning from {source['checkpoint']} (its step "
         f"{source['step']}); this run starts at step 0")
+  corpus_var.assign(json.dumps(corpus))
+  best = best_vars.read()
 
+  # The data from the crop this step starts (a run stopped by num_steps
+  # inside a crop goes on with the next one).
+  first_crop = -(-int(step) // num_windows)
+
+  def dataset_fn(input_context):
+    local_replicas = (input_context.num_replicas_in_sync //
+                      input_context.num_input_pipelines)
+    return data_lib.dataset(
+        data_dir, "train", input_context.get_per_replica_batch_size(batch),
+        crop, mode="train", seed=seed,
+        shuffle_buffer=int(config["shuffle_buffer"]),
+        input_context=input_context, start_batch=first_crop * local_replicas)
+
+  iterator = iter(strat.distribute_datasets_from_function(dataset_fn))
   train_window = make_train_step(model, optimizer, config, strat)
 
   def split_windows(dist_crop):
@@ -481,6 +586,7 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
              dynamic_ncols=True, disable=not progress, file=sys.stderr,
              desc=os.path.basename(os.path.normpath(model_dir)))
   summary_crop = None
+  config_saved = False
   stop_reason = "reached num_steps"
   last_loss = float("nan")
   timer, timed_steps = time.time(), 0
@@ -496,88 +602,159 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     return n and (int(step) // n) > ((int(step) - done_steps) // n)
 
   try:
-    while int(step) < num_steps:
-      dist_crop = next(iterator)
-      if summary_crop is None:
-        summary_crop = strat.experimental_local_results(dist_crop)[0]
-      # The first window starts from the model's (learned) initial state,
-      # built inside the gradient tape so that it trains: `()` says so.
-      state = ()
-      windows = split_windows(dist_crop)
-      done = 0
-      for window in windows:
-        if int(step) >= num_steps:
-          break
-        loss, norm, finite, state = train_window(window, state)
-        if float(finite) < 1.0:
-          stop_reason = "nan"
-          raise TrainingError(
-              f"step {int(step)}: loss or gradient is NaN/Inf "
-              f"(loss {float(loss):.4g}); stopped without saving. The last "
-              f"good checkpoint is {manager.latest_checkpoint}. Try a lower "
-              f"--learning_rate or grad_clip_norm.")
-        step.assign_add(1)
-        done += 1
-        timed_steps += 1
-        last_loss = float(loss) / LN2
-        bar.update(1)
-        bar.set_postfix(bits=f"{last_loss:.3f}", refresh=False)
-        if every("summary_every"):
-          elapsed = max(time.time() - timer, 1e-9)
-          with writer.as_default(step=int(step)):
-            tf.summary.scalar("loss_bits_per_sample", last_loss)
-            tf.summary.scalar("loss_nats_per_sample", float(loss))
-            tf.summary.scalar("learning_rate",
-                              float(learning_rate(config, int(step))))
-            tf.summary.scalar("grad_norm", float(norm))
-            tf.summary.scalar("steps_per_second", timed_steps / elapsed)
-            tf.summary.scalar("samples_per_second",
-                              timed_steps * samples_per_step / elapsed)
-          timer, timed_steps = time.time(), 0
-      if due("validate_every", done) or int(step) >= num_steps:
-        val = evaluate_nll(model, config, data_dir, "val",
-                           max_batches=int(config["val_batches"]))
-        with val_writer.as_default(step=int(step)):
-          tf.summary.scalar("nll_bits_per_sample", val["nll_bits"])
-          tf.summary.scalar("nll_nats_per_sample", val["nll_nats"])
-        improved = not best or val["nll_bits"] < best["nll_bits"]
-        bar.write(f"step {int(step)}: train {last_loss:.3f} bits/sample, "
-                  f"val {val['nll_bits']:.3f} bits/sample"
-                  + (" (best)" if improved else ""))
-        if improved:
-          best_manager.save(checkpoint_number=int(step))
-          best = dict(step=int(step), nll_bits=val["nll_bits"],
-                      nll_nats=val["nll_nats"], validations_since=0)
-        else:
-          best["validations_since"] = best.get("validations_since", 0) + 1
-        if chief:
-          files.write_json(best_path, best)
-        if patience and best.get("validations_since", 0) >= patience:
-          stop_reason = "early stopping"
-      if audio_summary is not None and due("audio_summary_every", done):
-        _audio_summary(writer, audio_summary, model, config, summary_crop,
-                       int(step))
-      if due("checkpoint_every", done) or int(step) >= num_steps or (
-          stop_reason == "early stopping"):
-        manager.save(checkpoint_number=int(step))
-      if stop_reason == "early stopping":
-        bar.write(f"early stopping: no improvement in {patience} "
-                  f"validations (best {best['nll_bits']:.3f} bits/sample at "
-                  f"step {best['step']})")
-        break
-  except KeyboardInterrupt:
-    stop_reason = "interrupted"
-    bar.write("interrupted: progress since the last checkpoint "
-              f"({manager.latest_checkpoint}) is not saved; run the same "
-              "command to resume")
-    raise
-  finally:
-    bar.close()
-    writer.flush()
-    val_writer.flush()
+    try:
+      with _StopRequest() as stop:
+        while int(step) < num_steps:
+          dist_crop = next(iterator)
+          if summary_crop is None:
+            summary_crop = strat.experimental_local_results(dist_crop)[0]
+          # The first window starts from the model's (learned) initial
+          # state, built inside the gradient tape so that it trains: `()`
+          # says so.
+          state = ()
+          windows = split_windows(dist_crop)
+          done = 0
+          for window in windows:
+            if int(step) >= num_steps:
+              break
+            loss, norm, finite, state = train_window(
+                window, state, step_key(seed, int(step)))
+            if float(finite) < 1.0:
+              stop_reason = "nan"
+              raise TrainingError(
+                  f"step {int(step)}: loss or gradient is NaN/Inf "
+                  f"(loss {float(loss):.4g}); stopped without saving. The "
+                  f"last good checkpoint is {manager.latest_checkpoint}. Try "
+                  f"a lower --learning_rate or grad_clip_norm.")
+            step.assign_add(1)
+            done += 1
+            timed_steps += 1
+            last_loss = float(loss) / LN2
+            if not config_saved:
+              # Only now is the run really started: a start that failed
+              # earlier leaves nothing that blocks a corrected retry.
+              if chief:
+                config_lib.save(config, model_dir)
+              config_saved = True
+            bar.update(1)
+            bar.set_postfix(bits=f"{last_loss:.3f}", refresh=False)
+            if every("summary_every"):
+              elapsed = max(time.time() - timer, 1e-9)
+              with writer.as_default(step=int(step)):
+                tf.summary.scalar("loss_bits_per_sample", last_loss)
+                tf.summary.scalar("loss_nats_per_sample", float(loss))
+                tf.summary.scalar("learning_rate",
+                                  float(learning_rate(config, int(step))))
+                tf.summary.scalar("grad_norm", float(norm))
+                tf.summary.scalar("steps_per_second", timed_steps / elapsed)
+                tf.summary.scalar("samples_per_second",
+                                  timed_steps * samples_per_step / elapsed)
+              timer, timed_steps = time.time(), 0
+          if due("validate_every", done) or int(step) >= num_steps:
+            val = evaluate_nll(model, config, data_dir, "val",
+                               max_batches=int(config["val_batches"]))
+            with val_writer.as_default(step=int(step)):
+              tf.summary.scalar("nll_bits_per_sample", val["nll_bits"])
+              tf.summary.scalar("nll_nats_per_sample", val["nll_nats"])
+            improved = not best or val["nll_bits"] < best["nll_bits"]
+            bar.write(f"step {int(step)}: train {last_loss:.3f} bits/sample, "
+                      f"val {val['nll_bits']:.3f} bits/sample"
+                      + (" (best)" if improved else ""))
+            if improved:
+              best_manager.save(checkpoint_number=int(step))
+              best = dict(step=int(step), nll_bits=val["nll_bits"],
+                          nll_nats=val["nll_nats"], validations_since=0)
+            else:
+              best["validations_since"] = best.get("validations_since",
+                                                   0) + 1
+            best_vars.assign(best)
+            if chief:
+              files.write_json(best_path, best)
+            if patience and best.get("validations_since", 0) >= patience:
+              stop_reason = "early stopping"
+          if (audio_summary is not None and not stop.signal_name and
+              due("audio_summary_every", done)):
+            _audio_summary(writer, audio_summary, model, config,
+                           summary_crop, int(step))
+          # (Read once: a signal arriving from here on waits for the next
+          # crop's end.)
+          stopping = stop.signal_name
+          if due("checkpoint_every", done) or int(step) >= num_steps or (
+              stop_reason == "early stopping") or stopping:
+            manager.save(checkpoint_number=int(step))
+          if stopping:
+            stop_reason = "interrupted"
+            raise Interrupted(
+                f"{stopping} at step {int(step)}: saved "
+                f"{manager.latest_checkpoint}; run the same command to "
+                f"resume")
+          if stop_reason == "early stopping":
+            bar.write(f"early stopping: no improvement in {patience} "
+                      f"validations (best {best['nll_bits']:.3f} bits/sample "
+                      f"at step {best['step']})")
+            break
+    finally:
+      bar.close()
+      writer.flush()
+      val_writer.flush()
+  except (OSError, tf.errors.OpError) as e:
+    if not _disk_full(e):
+      raise
+    raise TrainingError(
+        f"{model_dir}: no space left on device at step {int(step)}; the "
+        f"last checkpoint, {manager.latest_checkpoint}, is intact: free "
+        f"space and run the same command to resume") from None
   return dict(step=int(step), stop_reason=stop_reason,
               train_bits=last_loss, best=best,
               checkpoint=manager.latest_checkpoint, config=config)
+
+
+class _BestVariables:
+  """The best validation so far as checkpointed variables (`checkpoint`),
+  read and written as the dict best.json holds ({} for none yet)."""
+
+  def __init__(self):
+    self.step = tf.Variable(-1, dtype=tf.int64, trainable=False)
+    self.nll_bits = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    self.nll_nats = tf.Variable(0.0, dtype=tf.float64, trainable=False)
+    self.since = tf.Variable(0, dtype=tf.int64, trainable=False)
+    self.checkpoint = tf.train.Checkpoint(
+        step=self.step, nll_bits=self.nll_bits, nll_nats=self.nll_nats,
+        validations_since=self.since)
+
+  def read(self):
+    if int(self.step) < 0:
+      return {}
+    return dict(step=int(self.step), nll_bits=float(self.nll_bits),
+                nll_nats=float(self.nll_nats),
+                validations_since=int(self.since))
+
+  def assign(self, best):
+    self.step.assign(best["step"])
+    self.nll_bits.assign(best["nll_bits"])
+    self.nll_nats.assign(best["nll_nats"])
+    self.since.assign(best["validations_since"])
+
+
+def _check_corpus(saved, corpus, model_dir):
+  """Refuses to resume a checkpoint on a corpus other than the one it
+  was trained on (`saved`: the JSON its `corpus` variable holds)."""
+  saved = json.loads(saved)
+  if saved["fingerprint"] != corpus["fingerprint"]:
+    raise TrainingError(
+        f"{model_dir}: was trained on the corpus {saved['data_dir']} "
+        f"(fingerprint {saved['fingerprint']}), not {corpus['data_dir']} "
+        f"(fingerprint {corpus['fingerprint']}); resume with the same "
+        f"corpus, or fine-tune on this one (--init_from={model_dir} and a "
+        f"new --model_dir)")
+
+
+def _disk_full(error):
+  """True if an OS or TF error says the disk (or the quota) is full."""
+  codes = (errno.ENOSPC, errno.EDQUOT)
+  if isinstance(error, OSError):
+    return error.errno in codes
+  return any(os.strerror(code) in str(error) for code in codes)
 
 
 def _audio_summary(writer, audio_summary, model, config, codes, step):

@@ -33,7 +33,6 @@ A model may be evaluated on its own corpus with `--model_data=NAME=DIR`
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 import warnings
@@ -99,12 +98,21 @@ def real_crops(test_files, num, length, seed):
 
 
 def likelihood(loaded, data_dir, nll_batches, test_codes):
-  """Test NLL (bits, nats, bits per 16-bit sample) and the order-0 entropy."""
+  """Test NLL (bits, nats, bits per 16-bit sample) over the test split.
+
+  Raises:
+    CompareError: the NLL is not finite (the model's logits are NaN or
+      infinite: broken weights), rather than a report with a NaN in it.
+  """
   from common import trainer  # pylint: disable=g-import-not-at-top
   from eval import metrics  # pylint: disable=g-import-not-at-top
   cfg = loaded.config
   result = trainer.evaluate_nll(loaded.model, cfg, data_dir, "test",
                                 max_batches=nll_batches or None)
+  if not np.isfinite(result["nll_nats"]):
+    raise CompareError(f"{loaded.name} ({loaded.model_dir}): the test NLL is "
+                       f"{result['nll_nats']}: the model's logits are not "
+                       f"finite (broken weights?)")
   return {
       "nll_bits_per_sample": result["nll_bits"],
       "nll_nats_per_sample": result["nll_nats"],
@@ -384,24 +392,20 @@ def _continuations(lm, chosen, prime_seconds, sample_rate, seed, temperature,
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
+  from common import cli  # pylint: disable=g-import-not-at-top
   del argv
   logging.set_verbosity(logging.WARNING)
   warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
   f = flags.FLAGS
-  try:
-    results = compare(
-        parse_named(f.model, "--model"), f.data_dir, f.report_dir,
-        model_data=parse_named(f.model_data, "--model_data"),
-        seconds=f.seconds, num_seqs=f.num_seqs, clips=f.clips,
-        clip_seconds=f.clip_seconds, prime_seconds=f.prime_seconds,
-        seed=f.seed, temperature=f.temperature, nll_batches=f.nll_batches,
-        speed_batches=[int(b) for b in f.speed_batches.split(",")],
-        speed_seconds=f.speed_seconds, checkpoint=f.checkpoint,
-        with_f0=f.f0, overwrite=f.overwrite, title=f.title)
-  except (CompareError, score_lib.ScoreError, config_lib.ConfigError,
-          FileExistsError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  results = compare(
+      parse_named(f.model, "--model"), f.data_dir, f.report_dir,
+      model_data=parse_named(f.model_data, "--model_data"),
+      seconds=f.seconds, num_seqs=f.num_seqs, clips=f.clips,
+      clip_seconds=f.clip_seconds, prime_seconds=f.prime_seconds,
+      seed=f.seed, temperature=f.temperature, nll_batches=f.nll_batches,
+      speed_batches=cli.positive_ints(f.speed_batches, "speed_batches"),
+      speed_seconds=f.speed_seconds, checkpoint=f.checkpoint,
+      with_f0=f.f0, overwrite=f.overwrite, title=f.title)
   print(summary_text(results))
   print(f"report: {os.path.abspath(os.path.join(f.report_dir, 'index.html'))}")
   return 0
@@ -449,9 +453,10 @@ def define_flags():
 
 
 def run():
-  from absl import app  # pylint: disable=g-import-not-at-top
-  define_flags()
-  app.run(lambda argv: sys.exit(main(argv)))
+  """Console-script entry point (`neuralsynth-compare`)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__,
+          user_errors=(CompareError, score_lib.ScoreError, ValueError))
 
 
 if __name__ == "__main__":

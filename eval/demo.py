@@ -11,10 +11,13 @@ r"""The main job behind `make demo`: compare the shipped pretrained models.
 3. Prints the key numbers and where the report is.
 
 Models missing from `pretrained/` are left out with a message.
+
+The report folder is remade on every run, but only if it is empty or an
+earlier report of this command (it holds `demo.json`, written before the
+report): any other non-empty `--report_dir` is refused, never deleted.
 """
 
 import os
-import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,6 +29,9 @@ MODELS = {
     "wavenet_unconditional": ("wavenet_bach", "music"),
     "wavenet_autoencoder": ("wavenet_notes", "notes"),
 }
+TITLE = "neuralsynth: the shipped SampleRNN and WaveNet models compared"
+# Marks a report folder as this command's own (see `claim_report_dir`).
+MARKER = "demo.json"
 
 
 def prepare_clips(work_dir, progress=True):
@@ -52,11 +58,49 @@ def available_models(pretrained_dir=PRETRAINED):
   return found
 
 
+def claim_report_dir(report_dir, settings):
+  """Makes `report_dir` this command's: True if it holds an earlier report.
+
+  An empty or missing folder is claimed by writing `MARKER` (with
+  `settings`) into it; a folder with the marker (or, from before the marker
+  existed, a `metrics.json` with this command's title) is an earlier report
+  and is claimed again. Any other non-empty folder raises FileExistsError:
+  the demo replaces only its own reports.
+  """
+  from common import files  # pylint: disable=g-import-not-at-top
+  marker = os.path.join(report_dir, MARKER)
+  files.remove_stale_temporaries(marker)  # a start killed mid-write
+  earlier = False
+  if os.path.isdir(report_dir) and os.listdir(report_dir):
+    earlier = os.path.exists(marker)
+    if not earlier:
+      try:
+        metrics = files.read_json(os.path.join(report_dir, "metrics.json"))
+        earlier = isinstance(metrics, dict) and metrics.get("title") == TITLE
+      except (OSError, ValueError):
+        earlier = False
+    if not earlier:
+      raise FileExistsError(
+          f"{report_dir}: not empty and not a report of eval.demo (no "
+          f"{MARKER}); choose another --report_dir or empty it")
+  files.write_json(marker, dict(made_by="eval.demo", settings=settings))
+  return earlier
+
+
 def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
              speed_batches=(1, 4), with_f0=True, progress=True,
              pretrained_dir=PRETRAINED, nll_batches=0, speed_seconds=0.5,
              clip_seconds=4.0, log=print):
-  """The whole main job; returns the comparison's results dict."""
+  """The whole main job; returns the comparison's results dict.
+
+  Refuses (FileExistsError) a non-empty `report_dir` that is no earlier
+  report of this function (see `claim_report_dir`).
+  """
+  claim_report_dir(report_dir, dict(
+      seconds=seconds, num_seqs=num_seqs, clips=clips,
+      speed_batches=list(speed_batches), with_f0=with_f0,
+      nll_batches=nll_batches, speed_seconds=speed_seconds,
+      clip_seconds=clip_seconds))
   from eval import compare  # pylint: disable=g-import-not-at-top
   models = available_models(pretrained_dir)
   for name, (sub, _) in MODELS.items():
@@ -67,8 +111,7 @@ def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
   corpora = prepare_clips(work_dir, progress)
   music = any(kind == "music" for _, kind in models.values())
   data_dir = corpora["music" if music else "notes"]
-  if os.path.exists(report_dir):
-    shutil.rmtree(report_dir)  # the demo's own output, remade every run
+  # `overwrite` replaces only what a report writes (the marker stays).
   return compare.compare(
       {n: d for n, (d, _) in models.items()}, data_dir, report_dir,
       model_data={n: corpora[k] for n, (_, k) in models.items()
@@ -76,29 +119,28 @@ def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
       seconds=seconds, num_seqs=num_seqs, clips=clips, seed=0,
       clip_seconds=clip_seconds, nll_batches=nll_batches,
       speed_batches=speed_batches, speed_seconds=speed_seconds,
-      with_f0=with_f0, progress=progress,
-      title="neuralsynth: the shipped SampleRNN and WaveNet models compared",
-      log=log)
+      with_f0=with_f0, progress=progress, title=TITLE, log=log,
+      overwrite=True)
 
 
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
+  from common import cli  # pylint: disable=g-import-not-at-top
   from eval import compare  # pylint: disable=g-import-not-at-top
-  del argv
+  if len(argv) > 1:
+    print(f"error: unexpected arguments {' '.join(argv[1:])}",
+          file=sys.stderr)
+    return 2
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
   report_dir = f.report_dir or os.path.join(f.work_dir, "report")
-  try:
-    results = run_demo(f.work_dir, report_dir,
-                       seconds=60.0 if f.long else f.seconds,
-                       num_seqs=f.num_seqs, clips=f.clips,
-                       speed_batches=[int(b) for b in
-                                      f.speed_batches.split(",")],
-                       with_f0=f.f0)
-  except (compare.CompareError, ValueError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  results = run_demo(f.work_dir, report_dir,
+                     seconds=60.0 if f.long else f.seconds,
+                     num_seqs=f.num_seqs, clips=f.clips,
+                     speed_batches=cli.positive_ints(f.speed_batches,
+                                                     "speed_batches"),
+                     with_f0=f.f0)
   print(compare.summary_text(results))
   print(f"\nreport: {os.path.abspath(os.path.join(report_dir, 'index.html'))}")
   return 0
@@ -109,7 +151,8 @@ def define_flags():
   flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "demo"),
                       "Where the prepared clips go.")
   flags.DEFINE_string("report_dir", None, "Where the report goes (default "
-                      "WORK_DIR/report; remade on every run).")
+                      "WORK_DIR/report). Remade on every run; a non-empty "
+                      "folder that is no earlier demo report is refused.")
   flags.DEFINE_float("seconds", 12.0, "Length of each long generation.")
   flags.DEFINE_bool("long", False, "60 s generations (as the model cards).")
   flags.DEFINE_integer("num_seqs", 2, "Generations per model.")
@@ -120,9 +163,9 @@ def define_flags():
 
 
 def run():
-  from absl import app  # pylint: disable=g-import-not-at-top
-  define_flags()
-  app.run(lambda argv: sys.exit(main(argv)))
+  from common import cli  # pylint: disable=g-import-not-at-top
+  # compare.CompareError is a ValueError.
+  cli.run(main, define_flags, __doc__, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -39,11 +39,11 @@ import shutil
 import sys
 import warnings
 
-from absl import app
 from absl import flags
 import numpy as np
 
 from common import audio as audio_io
+from common import files
 from eval import report
 
 MIN_SECONDS = 1.0
@@ -85,6 +85,11 @@ def _check_report_dir(report_dir, overwrite):
     if not overwrite:
       raise FileExistsError(f"{report_dir}: not empty; pass --overwrite to "
                             "replace the report in it")
+    if not any(os.path.isfile(os.path.join(report_dir, marker))
+               for marker in ("metrics.json", "results.json")):
+      raise ScoreError(f"{report_dir}: not empty and holds no report "
+                       f"(no metrics.json); --overwrite only replaces an "
+                       f"earlier report: choose an empty --report_dir")
     for entry in REPORT_ENTRIES:
       path = os.path.join(report_dir, entry)
       if os.path.isdir(path) and not os.path.islink(path):
@@ -152,7 +157,8 @@ class _Copier:
     self.taken.add(dest)
     full = os.path.join(self.report_dir, dest)
     os.makedirs(os.path.dirname(full), exist_ok=True)
-    shutil.copyfile(source, full)
+    with files.atomic_path(full) as tmp:
+      shutil.copyfile(source, tmp)
     self.done[source] = dest
     return dest
 
@@ -429,22 +435,18 @@ def main(argv):
   warnings.filterwarnings("ignore", category=UserWarning, module="librosa")
   warnings.filterwarnings("ignore", message="Trying to estimate tuning")
   if len(argv) > 1:
-    print(f"eval.score: error: unexpected arguments {argv[1:]}",
+    print(f"error: unexpected arguments {' '.join(argv[1:])}",
           file=sys.stderr)
     return 2
   if not FLAGS.real or not FLAGS.report_dir or not FLAGS.generated:
-    print("eval.score: error: --real, --generated and --report_dir are "
-          "required (see --help)", file=sys.stderr)
+    print("error: --real, --generated and --report_dir are required; see "
+          "--help", file=sys.stderr)
     return 2
-  try:
-    results = score(FLAGS.real, parse_generated(FLAGS.generated),
-                    FLAGS.report_dir, FLAGS.reconstructions_of,
-                    FLAGS.sample_rate, FLAGS.seed, FLAGS.overwrite, FLAGS.f0,
-                    FLAGS.flatness_margin, FLAGS.title,
-                    progress=True, max_audio=FLAGS.max_audio)
-  except (ScoreError, FileExistsError, audio_io.AudioError) as e:
-    print(f"eval.score: error: {e}", file=sys.stderr)
-    return 1
+  results = score(FLAGS.real, parse_generated(FLAGS.generated),
+                  FLAGS.report_dir, FLAGS.reconstructions_of,
+                  FLAGS.sample_rate, FLAGS.seed, FLAGS.overwrite, FLAGS.f0,
+                  FLAGS.flatness_margin, FLAGS.title,
+                  progress=True, max_audio=FLAGS.max_audio)
   for name, model in results["models"].items():
     m = model["metrics"]
     print(f"{name:>16}: structure_z {report.fmt(m.get('structure_z'))}  "
@@ -456,8 +458,9 @@ def main(argv):
 
 
 def run():
-  define_flags()
-  app.run(main)
+  """Console-script entry point (`neuralsynth-score`)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__, user_errors=(ScoreError,))
 
 
 if __name__ == "__main__":

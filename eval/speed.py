@@ -146,6 +146,7 @@ def format_table(rows):
 
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from common import cli  # pylint: disable=g-import-not-at-top
   from eval import families  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   if f.train:
@@ -159,7 +160,7 @@ def main(argv):
       return 1
     preset = f.config or {"samplernn": "small", "wavenet": "nsynth"}[argv[1]]
     loaded = random_model(argv[1], preset)
-  batch_sizes = [int(b) for b in f.batch_sizes.split(",")]
+  batch_sizes = cli.positive_ints(f.batch_sizes, "batch_sizes")
   rows = sweep(loaded, batch_sizes, f.seconds, f.repeats)
   result = dict(model=loaded.name, family=loaded.family, rows=rows,
                 environment=environment(), command=" ".join(sys.argv))
@@ -187,6 +188,7 @@ def main(argv):
 
 def train_main(argv, f):
   """`--train`: training throughput of a preset (median of --repeats)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
   from common import trainer  # pylint: disable=g-import-not-at-top
   from eval import families  # pylint: disable=g-import-not-at-top
   if len(argv) != 2 or argv[1] not in families.FAMILIES:
@@ -197,7 +199,8 @@ def train_main(argv, f):
   preset = f.config or {"samplernn": "small", "wavenet": "small"}[family]
   overrides = {}
   if f["batch_sizes"].present:
-    overrides["batch_size"] = int(f.batch_sizes.split(",")[0])
+    overrides["batch_size"] = cli.positive_ints(f.batch_sizes,
+                                                "batch_sizes")[0]
   config = config_lib.load(family, preset, overrides)
   config["sample_rate"] = config.get("sample_rate") or 16000
   runs = [trainer.train_throughput(config, families.build_fn(family),
@@ -233,9 +236,9 @@ def define_flags():
 
 
 def run():
-  from absl import app  # pylint: disable=g-import-not-at-top
-  define_flags()
-  app.run(lambda argv: sys.exit(main(argv)))
+  """Console-script entry point (`neuralsynth-speed`)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -544,14 +544,14 @@ class SampleRNN(keras.Model):
 def build_model(config):
   """A SampleRNN from a config dict (see the module docstring for keys)."""
   frame_sizes = frame_sizes_of(config)
-  rnn_type = str(config.get("rnn_type", "gru")).lower()
+  rnn_type = str(config["rnn_type"])
   return SampleRNN(
       frame_sizes=frame_sizes,
       dim=int(config["dim"]),
       q_levels=int(config["q_levels"] or 256),
-      emb_size=int(config.get("emb_size", 256)),
+      emb_size=int(config["emb_size"]),
       rnn_type=rnn_type,
-      num_rnn_layers=int(config.get("num_rnn_layers", 2)),
-      skip_connections=bool(config.get("skip_connections", False)),
-      learned_initial_state=bool(config.get("learned_initial_state", True)),
+      num_rnn_layers=int(config["num_rnn_layers"]),
+      skip_connections=bool(config["skip_connections"]),
+      learned_initial_state=bool(config["learned_initial_state"]),
       name="samplernn")

@@ -8,8 +8,6 @@ Re-running the same command resumes from the last checkpoint in
 the model and its audio summaries (short unconditional generations).
 """
 
-from absl import app
-
 from common import quantization
 from common import train_cli
 from samplernn import generate
@@ -32,8 +30,7 @@ def main(argv):
 
 
 def run():
-  train_cli.define_flags("samplernn", "small")
-  app.run(main)
+  train_cli.run("samplernn", "small", main, __doc__)
 
 
 if __name__ == "__main__":

@@ -174,7 +174,8 @@ def periodic_corpus(tmp_path_factory):
   src = tmp_path_factory.mktemp("periodic_src") / "periodic"
   src.mkdir()
   for i in range(4):
-    write_audio(src / f"loop{i}.wav", periodic_wave(2.0), 16000,
+    # Distinct bytes (prepare drops duplicates), the same period.
+    write_audio(src / f"loop{i}.wav", np.roll(periodic_wave(2.0), 20 * i), 16000,
                 "wav_float32")
   out = str(tmp_path_factory.mktemp("periodic_prepared"))
   prepare.prepare([str(src)], out, chunk_seconds=0.5, workers=1,

@@ -1,6 +1,8 @@
 """tf.data pipelines: shapes, determinism, eval windows, split disjointness."""
 
+import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -121,6 +123,80 @@ def test_same_seed_same_batches_other_seed_other_batches(prepared_corpus):
     np.testing.assert_array_equal(x, y)
   c = take(make(4), 12)
   assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+def test_train_stream_started_at_batch_k_is_the_rest_of_the_stream(
+    dc_corpus):
+  """A resumed run reads exactly what an uninterrupted one would: from any
+  batch, across blocks, shards and epochs, per input pipeline too."""
+  out, _ = dc_corpus
+  assert len(data.shard_paths(out, "train")) > 2
+  contexts = [None] + [tf.distribute.InputContext(2, i) for i in range(2)]
+  for ctx in contexts:
+    make = lambda k, ctx=ctx: data.dataset(out, "train", 3, 700, seed=4,
+                                           shuffle_buffer=5, input_context=ctx,
+                                           start_batch=k)
+    full = take(make(0), 30)  # several epochs of 4 chunks per file
+    for k in (2, 11, 19):
+      for want, got in zip(full[k:], take(make(k), 30 - k)):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_every_epoch_reads_each_chunk_once_in_a_new_order(prepared_corpus):
+  chunk = data.chunk_samples(prepared_corpus)  # crops are whole chunks
+  count = data.manifest(prepared_corpus)["splits"]["train"]["num_chunks"]
+  rows = [b[0].tobytes() for b in take(data.dataset(
+      prepared_corpus, "train", 1, chunk, seed=2, shuffle_buffer=4),
+                                       3 * count)]
+  epochs = [rows[i * count:(i + 1) * count] for i in range(3)]
+  assert all(len(set(e)) == count for e in epochs)
+  assert set(epochs[0]) == set(epochs[1]) == set(epochs[2])
+  assert epochs[0] != epochs[1] != epochs[2]
+
+
+def test_corpus_fingerprint_names_the_stream_not_the_directory(
+    prepared_corpus, tmp_path):
+  man = data.manifest(prepared_corpus)
+  fingerprint = data.corpus_fingerprint(man)
+  assert len(fingerprint) == 16
+  copy = tmp_path / "copy"
+  shutil.copytree(prepared_corpus, copy)
+  assert data.corpus_fingerprint(data.manifest(str(copy))) == fingerprint
+  # A file is its content hash when the manifest has one (not its name)...
+  hashed = copy_manifest(man, sha256=True)
+  renamed = copy_manifest(hashed)
+  renamed["files"][0].update(key="renamed.wav", path="/elsewhere.wav")
+  assert data.corpus_fingerprint(renamed) == data.corpus_fingerprint(hashed)
+  renamed["files"][0]["sha256"] = "f" * 64
+  assert data.corpus_fingerprint(renamed) != data.corpus_fingerprint(hashed)
+  # ... else its key and sample count. Settings, splits and shards count.
+  plain = copy_manifest(man, sha256=False)
+  changes = [
+      lambda m: m["settings"].update(chunk_seconds=0.25),
+      lambda m: m["files"][0].update(
+          split="val" if m["files"][0]["split"] == "train" else "train"),
+      lambda m: m["files"][0].update(shard="train-00009.tfrecord"),
+      lambda m: m["files"][0].update(num_chunks=7),
+      lambda m: m["files"][0].update(key="renamed.wav"),
+      lambda m: m["files"][0].update(num_samples=7),
+      lambda m: m["files"].append(dict(m["files"][0], key="new.wav")),
+  ]
+  for change in changes:
+    other = copy_manifest(plain)
+    change(other)
+    assert data.corpus_fingerprint(other) != data.corpus_fingerprint(plain)
+
+
+def copy_manifest(man, sha256=None):
+  """A deep copy; with `sha256` True/False every file gets a made-up
+  content hash / loses it."""
+  man = json.loads(json.dumps(man))
+  for i, f in enumerate(man["files"]):
+    if sha256:
+      f["sha256"] = f"{i:064x}"
+    elif sha256 is False:
+      f.pop("sha256", None)
+  return man
 
 
 @pytest.mark.parametrize("split", ["train", "val", "test"])

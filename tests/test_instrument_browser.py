@@ -208,59 +208,85 @@ def test_key_plays_four_weighted_sources_and_crossfades(page):
   voice = state["voices"][0]
   assert voice["midi"] == 60 and voice["pitch"] == 60 and voice["rate"] == 1
   _assert_mix(state, 0.1, 0.1, key="gains", tol=2e-3)
-  # Move within the cell: each GainNode gets a linear ramp of FADE seconds
-  # to its new weight (logged from AudioParam), and the audio thread's gain
-  # values pass through values in between.
+  # Move within the cell: each GainNode ramps linearly over FADE seconds to
+  # its new weight. The page's automation calls during the move (logged from
+  # AudioParam) are replayed, shifted to start at 0, onto a constant source
+  # in an OfflineAudioContext at the page's rate: Web Audio renders every
+  # sample of each gain curve, so the whole ramp is checked, however late a
+  # loaded machine runs the live audio thread.
   result = page.evaluate("""async () => {
-      const ramps = [];
-      const proto = AudioParam.prototype;
-      const original = proto.linearRampToValueAtTime;
       const ctx = instrument.audioContext();
-      proto.linearRampToValueAtTime = function (value, time) {
-        ramps.push({value, time});
-        return original.call(this, value, time);
-      };
-      let values, times, before, after;
+      const proto = AudioParam.prototype;
+      // The methods rampTo uses; the time is the last argument of each.
+      const names = ['cancelScheduledValues', 'setValueAtTime',
+                     'linearRampToValueAtTime'];
+      const originals = names.map((n) => proto[n]);
+      const calls = new Map();  // AudioParam -> [[method, args]]
+      names.forEach((name, i) => {
+        proto[name] = function (...args) {
+          if (!calls.has(this)) calls.set(this, []);
+          calls.get(this).push([name, args]);
+          return originals[i].apply(this, args);
+        };
+      });
+      let before, after;
       try {
         before = ctx.currentTime;
         instrument.setPosition(0.4, 0.4);
         after = ctx.currentTime;
-        values = [instrument.state().gains[0]];
-        times = [ctx.currentTime];
       } finally {
-        proto.linearRampToValueAtTime = original;
+        names.forEach((name, i) => { proto[name] = originals[i]; });
       }
-      const t0 = performance.now();
-      while (performance.now() - t0 < 1500 &&
-             Math.abs(values[values.length - 1] - 0.04) > 1e-3) {
-        await new Promise(r => setTimeout(r, 2));
-        values.push(instrument.state().gains[0]);
-        times.push(ctx.currentTime);
+      const fade = instrument.fadeSeconds, rate = ctx.sampleRate;
+      const curves = [];
+      for (const list of calls.values()) {
+        const start = list[0][1][list[0][1].length - 1];
+        const offline = new OfflineAudioContext(
+            1, Math.ceil((fade + 0.01) * rate), rate);
+        const one = offline.createConstantSource();
+        const gain = offline.createGain();
+        one.connect(gain).connect(offline.destination);
+        for (const [name, args] of list) {
+          const shifted = args.slice();
+          shifted[args.length - 1] -= start;
+          gain.gain[name](...shifted);
+        }
+        one.start(0);
+        const rendered = await offline.startRendering();
+        curves.push({calls: list, start,
+                     samples: Array.from(rendered.getChannelData(0))});
       }
-      return {ramps, values, times, before, after,
-              fade: instrument.fadeSeconds}; }""")
-  fade = result["fade"]
+      return {curves, before, after, fade, rate}; }""")
+  fade, rate = result["fade"], result["rate"]
   assert 0.03 <= fade <= 0.05
-  expected = sorted(_python_mix(0.4, 0.4).values())
-  assert sorted(r["value"] for r in result["ramps"]) == pytest.approx(
-      expected, abs=1e-6)
-  # Each ramp ends FADE after the move: the audio clock read just before and
-  # just after it bounds that end (a loaded machine may advance the clock in
-  # between, so no fixed tolerance).
-  for ramp in result["ramps"]:
-    assert (result["before"] + fade - 1e-6 <= ramp["time"] <=
-            result["after"] + fade + 1e-6), (ramp, result)
-  values = result["values"]
-  # Top-left weight: 0.64 at (0.2, 0.2) in the cell -> 0.04 at (0.8, 0.8);
-  # right after the move the gain has not jumped.
-  assert values[0] > 0.3, values
-  # Values read while the audio clock was inside the ramp lie in between (a
-  # loaded machine may render no quantum inside it: then none is checked).
-  inside = [v for v, t in zip(values, result["times"])
-            if result["after"] < t < result["before"] + fade]
-  assert all(0.04 - 1e-3 < v < 0.64 + 1e-3 for v in inside), result
-  if inside:
-    assert any(0.04 + 1e-3 < v < 0.64 - 1e-3 for v in inside), result
+  # One curve per point, from its gain before the move (the settled weight
+  # at (0.1, 0.1)) to its weight at (0.4, 0.4), with no jump.
+  before, after = _python_mix(0.1, 0.1), _python_mix(0.4, 0.4)
+  curves = result["curves"]
+  np.testing.assert_allclose(
+      sorted((c["samples"][0], c["samples"][-1]) for c in curves),
+      sorted((before[p], after[p]) for p in after), atol=2e-3)
+  t = np.arange(len(curves[0]["samples"])) / rate
+  for curve in curves:
+    samples = np.array(curve["samples"])
+    first, last = samples[0], samples[-1]
+    # Linear over exactly FADE seconds. Measured error of the float32
+    # rendering: 8.4e-7; a ramp one sample late would be off by
+    # |last - first| / (fade * rate) ~ 1e-3.
+    np.testing.assert_allclose(
+        samples, first + (last - first) * np.minimum(t / fade, 1.0),
+        atol=1e-5)
+    if abs(last - first) > 0.1:  # the two points whose weight changes
+      between = (samples - min(first, last)) * (samples - max(first, last))
+      assert np.sum(between < 0) >= fade * rate - 2
+    # Each ramp starts at the move (the audio clock read just before and
+    # just after it bounds that: a loaded machine may advance the clock in
+    # between, so no fixed tolerance) and ends FADE later.
+    assert (result["before"] - 1e-6 <= curve["start"] <=
+            result["after"] + 1e-6), curve["calls"]
+    for name, args in curve["calls"]:
+      if name == "linearRampToValueAtTime":
+        assert args[1] == pytest.approx(curve["start"] + fade, abs=1e-9)
   state = _wait_gains(page)
   _assert_mix(state, 0.4, 0.4, key="gains", tol=2e-3)
   # Move to another cell: new points fade in, old ones fade out and stop.

@@ -341,3 +341,175 @@ def test_cli_errors_and_help(tiny, tmp_path):
     latent.run_command("warp", [], model_dir, out)
   with pytest.raises(ValueError, match="no --pitches"):
     latent.run_command("grid", ["{pitch}.wav"] * 4, model_dir, out)
+
+
+# --- pitch-conditioned embeddings: the formulas act on the timbre ------------
+
+BINS, MIN_MIDI = 12, 48  # pitch two-hots over MIDI 48 .. 59
+
+
+def _pitched(midi, timbre_start=0, timbre_width=4):
+  """`[frames, timbre_width + BINS]`: distinct timbre values, then the
+  two-hot of `midi[f]` per frame (None: unvoiced)."""
+  from wavenet import pitch  # pylint: disable=g-import-not-at-top
+  frames = len(midi)
+  voiced = np.array([m is not None for m in midi])
+  two_hots = pitch.two_hot(np.array([m or 0.0 for m in midi], np.float32),
+                           BINS, MIN_MIDI).numpy() * voiced[:, None]
+  return latent.join_embedding(
+      _z(frames, timbre_width, timbre_start) / 40.0, two_hots)
+
+
+def _pitch(z):
+  return latent.split_embedding(z, BINS)[1]
+
+
+def _assert_two_hots(z):
+  assert np.all(latent.is_two_hot(_pitch(z))), _pitch(z)
+
+
+def test_is_two_hot():
+  good = _pitch(_pitched([50.0, 50.3, None, 59.0]))
+  assert latent.is_two_hot(good).all()
+  bad = np.stack([0.4 * good[0],              # a scaled note: not unvoiced
+                  0.5 * good[0] + 0.5 * good[3],  # a blend of two pitches
+                  good[1] + 0.1 * np.eye(BINS)[7]])  # noise off the two bins
+  assert not latent.is_two_hot(bad).any()
+
+
+def test_scale_noise_caricature_analogy_keep_the_pitch():
+  """scale=0.4 used to turn a note unvoiced (0.4 times its two-hot) and
+  noise to give pitch vectors that are no two-hot."""
+  a = _pitched([50.0, 50.3, 50.6, None, 51.0])
+  b, c = (_pitched([55.0] * 5, start) for start in (100, 200))
+  scaled = latent.scale(a, 0.4, pitch_bins=BINS)
+  np.testing.assert_array_equal(_pitch(scaled), _pitch(a))
+  np.testing.assert_allclose(scaled[:, :4], 0.4 * a[:, :4])
+  mean = np.linspace(-1.0, 1.0, 4 + BINS).astype(np.float32)
+  std = np.full(4 + BINS, 2.0, np.float32)
+  for sigma in (0.5, 3.0):
+    noisy = latent.add_noise(a, mean, std, sigma, seed=1, pitch_bins=BINS)
+    np.testing.assert_array_equal(_pitch(noisy), _pitch(a))
+    assert not np.allclose(noisy[:, :4], a[:, :4])
+  exaggerated = latent.caricature(a, mean, 3.0, pitch_bins=BINS)
+  np.testing.assert_array_equal(_pitch(exaggerated), _pitch(a))
+  np.testing.assert_allclose(exaggerated[:, :4],
+                             mean[:4] + 3 * (a[:, :4] - mean[:4]))
+  analog = latent.analogy(b, a, c, pitch_bins=BINS)  # b : a :: c : ?
+  np.testing.assert_array_equal(_pitch(analog), _pitch(c))
+  np.testing.assert_allclose(analog[:, :4], c[:, :4] + a[:, :4] - b[:, :4])
+
+
+def test_mixes_take_the_pitch_of_the_heaviest_input():
+  """Interpolating, oscillating or gridding notes of different pitch gives
+  valid two-hots: the nearest input's, never a blend."""
+  notes = [_pitched([m] * 3, 10 * i)
+           for i, m in enumerate([48.0, 52.5, None, 59.0])]
+  for alpha, nearest in [(0.0, 0), (0.3, 0), (0.5, 0), (0.7, 1), (1.0, 1)]:
+    z = latent.interpolate(notes[0], notes[1], alpha, pitch_bins=BINS)
+    np.testing.assert_array_equal(_pitch(z), _pitch(notes[nearest]))
+    # Both sides round the weights and the sum to float32 (measured 1.1e-7
+    # relative).
+    np.testing.assert_allclose(z[:, :4], (1 - alpha) * notes[0][:, :4] +
+                               alpha * notes[1][:, :4], rtol=1e-6)
+  z = latent.oscillate(notes[0], notes[1], 2.0, 6.0, pitch_bins=BINS)
+  # a(t) = 0, 0.75, 0.75: A's pitch, then B's
+  np.testing.assert_array_equal(_pitch(z), np.concatenate(
+      [_pitch(notes[0])[:1], _pitch(notes[1])[1:]]))
+  grid, weights = latent.grid_embeddings(np.stack(notes), 5, pitch_bins=BINS)
+  _assert_two_hots(grid)
+  for z, w in zip(grid, weights):
+    np.testing.assert_array_equal(_pitch(z), _pitch(notes[int(np.argmax(w))]))
+  # A float64 sum rounded to float32: half an ulp, 6e-8 (measured 4.4e-8).
+  np.testing.assert_allclose(grid[:, :, :4], np.einsum(
+      "pk,kfd->pfd", weights, np.stack(notes)[:, :, :4]), rtol=1e-7)
+  nine = np.stack([_pitched([48.0 + i] * 2, 10 * i) for i in range(9)])
+  _, mixed, corners, weights = latent.multigrid_embeddings(
+      nine, "2x2", resolution=3, pitch_bins=BINS)
+  _assert_two_hots(mixed)
+  for z, idx, w in zip(mixed, corners, weights):
+    np.testing.assert_array_equal(_pitch(z), _pitch(nine[idx[np.argmax(w)]]))
+
+
+def test_stretch_keeps_two_hots():
+  """Stretching in time blends neighbouring frames' timbre only: a blend of
+  51.8's and 52.3's two-hots would spread over three bins, and one of a
+  voiced and an unvoiced frame would be a half-weight note."""
+  a = _pitched([51.8, 52.3, None])
+  stretched, _ = latent.align(a, _z(5, 4 + BINS), "stretch", pitch_bins=BINS)
+  # Output frames at input positions 0, 0.5, 1, 1.5, 2: halfway, the earlier.
+  np.testing.assert_array_equal(_pitch(stretched), _pitch(a)[[0, 0, 1, 1, 2]])
+  np.testing.assert_allclose(stretched[1, :4], (a[0, :4] + a[1, :4]) / 2)
+
+
+def test_set_pitch_replaces_the_pitch_of_voiced_frames():
+  a = _pitched([50.0, None, 53.7])
+  got = latent.set_pitch(a, 57.25, BINS, MIN_MIDI)
+  np.testing.assert_array_equal(got[:, :4], a[:, :4])
+  want = np.zeros(BINS, np.float32)
+  want[57 - MIN_MIDI:59 - MIN_MIDI] = [0.75, 0.25]
+  np.testing.assert_allclose(_pitch(got), [want, np.zeros(BINS), want])
+  with pytest.raises(ValueError, match=r"--pitch=60 is outside .* 48 \.\. 59"):
+    latent.set_pitch(a, 60, BINS, MIN_MIDI)
+  with pytest.raises(ValueError, match="pitch-conditioned"):
+    latent.set_pitch(a, 50, 0, MIN_MIDI)
+
+
+@pytest.fixture
+def pitch_model_dir(tmp_path, monkeypatch):
+  """(model_dir, loaded, rendered) of a pitch-conditioned tiny config with
+  no weights: `render` is replaced by one that records the embeddings."""
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.load("wavenet", "tiny", dict(
+      pitch_bins=BINS, pitch_min_midi=MIN_MIDI, sample_rate=RATE))
+  model_dir = str(tmp_path / "model")
+  os.makedirs(model_dir)
+  config_lib.save(config, model_dir)
+  rendered = []
+
+  def render(model, config, embeddings, paths, seed=0, **_):
+    del model, config
+    rendered.extend(embeddings)
+    return [dict(path=p, seed=seed) for p in paths]
+
+  monkeypatch.setattr(latent, "render", render)
+  return model_dir, (None, config, 0, "ckpt"), rendered
+
+
+def test_commands_keep_or_set_the_pitch(pitch_model_dir, tmp_path):
+  model_dir, loaded, rendered = pitch_model_dir
+  paths = []
+  for i, midi in enumerate([50.0, 55.5, 58.0, 49.0]):
+    paths.append(str(tmp_path / f"{i}.npy"))
+    np.save(paths[-1], _pitched([midi, midi, None, midi], 10 * i))
+  a = np.load(paths[0])
+  out = str(tmp_path / "out")
+  run = lambda cmd, args, **kw: latent.run_command(
+      cmd, args, model_dir, out, loaded=loaded, progress=False,
+      name=f"{cmd}{len(rendered)}", **kw)
+
+  info = run("scale", paths[:1], factor="0.4,2")
+  assert info["pitch_conditioning"]["rule"] == latent.PITCH_RULES["scale"]
+  for z in rendered:
+    np.testing.assert_array_equal(_pitch(z), _pitch(a))
+  rendered.clear()
+  run("grid", paths, grid=3)
+  _assert_two_hots(np.stack(rendered))
+  np.testing.assert_array_equal(_pitch(rendered[0]), _pitch(a))
+  rendered.clear()
+  info = run("interpolate", paths[:2], steps=3, pitch=58.5)
+  assert info["pitch_conditioning"]["pitch"] == 58.5
+  for z in rendered:
+    np.testing.assert_allclose(_pitch(z)[[0, 1, 3], -2:], [[.5, .5]] * 3)
+    np.testing.assert_array_equal(_pitch(z)[2], 0.0)  # unvoiced stays so
+  with pytest.raises(ValueError, match="not both"):
+    run("grid", paths, pitch=50.0, pitches="50")
+  with pytest.raises(ValueError, match="outside"):
+    run("scale", paths[:1], pitch=47.5)
+
+
+def test_pitch_flag_needs_a_pitch_conditioned_model(tiny, tmp_path):
+  model_dir, loaded, clips = tiny
+  with pytest.raises(ValueError, match="pitch-conditioned"):
+    latent.run_command("scale", [str(clips / "a.wav")], model_dir,
+                       str(tmp_path), loaded=loaded, pitch=60.0)

@@ -141,3 +141,61 @@ def test_one_period_ago_interpolates_and_is_causal():
   got = pitch.one_period_ago(x, period).numpy()[0]
   # t - period: -, 0, 0.5, 1, 2, 3, 2, 3, -, -0.5 (before the start: 0)
   np.testing.assert_allclose(got, [0, 1, 1.5, 2, 3, 4, 3, 4, 0, 0.5 * 1])
+
+
+def test_two_hot_of_midi_pitches():
+  got = pitch.two_hot(np.array([60.0, 60.25, 71.0, 59.0, 71.5]), bins=12,
+                      min_midi=60).numpy()
+  np.testing.assert_array_equal(got[0], np.eye(12)[0])  # exact, no Hz trip
+  np.testing.assert_allclose(got[1, :2], [0.75, 0.25])
+  np.testing.assert_array_equal(got[2], np.eye(12)[11])
+  np.testing.assert_array_equal(got[3:], 0.0)  # outside the bins
+
+
+# --- training windows long enough for the YIN window --------------------------
+
+
+def _recipe_pitch_stage(**overrides):
+  """The config of pretrained/recipes/wavenet_notes.sh's pitch stages
+  (--config=small --set=batch_size=16 --set=seq_len=1024
+  --set=pitch_bins=73 ...)."""
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  return config_lib.load("wavenet", "small", dict(
+      dict(batch_size=16, seq_len=1024, pitch_bins=73,
+           pitch_period_input=True), **overrides))
+
+
+@pytest.mark.parametrize("hop", [32, 512])
+def test_min_training_window_holds_exactly_one_whole_yin_window(hop):
+  """At the minimum, one frame's YIN window reads no padding; one sample
+  less and every frame's does (the framing YIN itself uses)."""
+  need = pitch.min_training_window(hop)
+  assert need == {32: 2064, 512: 2304}[hop]
+
+  def whole_windows(samples):
+    # pylint: disable-next=protected-access
+    frames = pitch._frames(tf.ones([1, samples]), hop,
+                           pitch.DEFAULT_FRAME_LENGTH)
+    return int(tf.reduce_sum(tf.cast(
+        tf.reduce_all(frames[0] == 1.0, axis=-1), tf.int32)))
+
+  assert whole_windows(need) == 1
+  assert whole_windows(need - 1) == 0
+  assert whole_windows(1024) == 0  # the shipped model's seq_len
+
+
+def test_training_window_check_refuses_short_pitch_crops():
+  from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  with pytest.raises(config_lib.ConfigError) as refused:
+    pitch.check_training_window(_recipe_pitch_stage())
+  message = str(refused.value)
+  assert "\n" not in message
+  assert message.startswith("seq_len=1024 is too short for pitch")
+  assert "--seq_len=2304 or more" in message
+  with pytest.raises(ValueError, match="seq_len=2303"):
+    pitch.check_training_window(_recipe_pitch_stage(seq_len=2303))
+  # The minimum passes: a fine-tune of the shipped model sets seq_len.
+  pitch.check_training_window(_recipe_pitch_stage(seq_len=2304))
+  # Without pitch conditioning nothing is refused (recipe stage 2).
+  pitch.check_training_window(_recipe_pitch_stage(pitch_bins=0,
+                                                  pitch_period_input=False))

@@ -1,12 +1,16 @@
 """Corpus preparation: manifest, shards, bad inputs, splits, re-runs, CLI,
 bounded memory on a long file."""
 
+import hashlib
+import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
@@ -95,7 +99,8 @@ def test_good_files_used_and_every_bad_file_skipped_with_reason(mixed):
 def test_manifest_on_disk_holds_settings_files_and_splits(mixed):
   man = mixed["manifest"]
   disk = json.load(open(os.path.join(mixed["out"], "manifest.json")))
-  assert disk == {k: v for k, v in man.items() if k != "_new_source_seconds"}
+  assert disk == {k: v for k, v in man.items() if not k.startswith("_")}
+  assert disk["version"] == prepare.MANIFEST_VERSION
   assert disk["settings"] == prepare.default_settings(
       chunk_seconds=CHUNK_SECONDS)
   assert disk["settings"]["sample_rate"] == 16000
@@ -109,6 +114,8 @@ def test_manifest_on_disk_holds_settings_files_and_splits(mixed):
     assert f["num_chunks"] == -(-f["num_samples"] // CHUNK)
     assert f["split"] in prepare.SPLITS
     assert f["key"] == os.path.join("input", os.path.basename(f["path"]))
+    assert f["sha256"] == hashlib.sha256(open(f["path"], "rb").read(
+        )).hexdigest()
     assert os.path.exists(os.path.join(mixed["out"], f["shard"]))
   for split in prepare.SPLITS:
     chosen = [f for f in disk["files"] if f["split"] == split]
@@ -151,7 +158,7 @@ def test_preparation_is_deterministic_and_parallel_gives_the_same(
     mixed, tmp_path):
   other = run([mixed["src"]], tmp_path / "again", workers=2)
   strip = lambda m: {k: v for k, v in m.items()
-                     if k not in ("seconds_taken", "_new_source_seconds")}
+                     if k != "seconds_taken" and not k.startswith("_")}
   assert strip(other) == strip(mixed["manifest"])
   for name in listing(mixed["out"]):
     if name.endswith(".tfrecord"):
@@ -168,61 +175,87 @@ def test_chunk_offsets_cover_the_file():
 
 # ---- splits ----------------------------------------------------------------
 
+_PITCHES = itertools.count()
 
-def names_by_split(prefix, wants, settings=None, group="corpus"):
-  """File names whose hash split (for key group/name) is as wanted, in
-  order: e.g. wants=("val", "train") -> [a val name, a train name]."""
+
+def write_tones(directory, prefix, wants, settings=None):
+  """Writes one 0.6 s float wav per wanted split (e.g. ("val", "train")).
+
+  Files are named f"{prefix}000.wav", ...; each is a tone of its own pitch
+  (never repeated in this module), drawn until its content hash gives the
+  wanted split under `settings`. Returns the paths (str), in order.
+  """
   settings = settings or prepare.default_settings()
-  names, i = [], 0
-  for want in wants:
-    while prepare.split_of(f"{group}/{prefix}{i:03d}.wav", settings) != want:
-      i += 1
-    names.append(f"{prefix}{i:03d}.wav")
-    i += 1
-  return names
+  os.makedirs(directory, exist_ok=True)
+  paths = []
+  for i, want in enumerate(wants):
+    path = os.path.join(directory, f"{prefix}{i:03d}.wav")
+    for _ in range(200):  # P(never) = 0.9**200 for a 10 % split
+      write_audio(path, tone((100.0 + 3.0 * next(_PITCHES),), 0.6), 16000,
+                  "wav_float32")
+      if prepare.split_of(path, settings, prepare.file_sha256(path)) == want:
+        break
+    else:
+      raise AssertionError(f"no tone of the 200 tried falls in {want}")
+    paths.append(path)
+  return paths
+
+
+def test_file_sha256_hashes_the_bytes_in_blocks(tmp_path):
+  data = np.random.default_rng(1).bytes(5000)
+  (tmp_path / "x.bin").write_bytes(data)
+  want = hashlib.sha256(data).hexdigest()
+  assert prepare.file_sha256(str(tmp_path / "x.bin")) == want
+  assert prepare.file_sha256(str(tmp_path / "x.bin"), block_bytes=7) == want
 
 
 def test_split_function_is_deterministic_seeded_and_roughly_fractional():
-  keys = [f"corpus/{i}.wav" for i in range(2000)]
+  groups = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
   settings = prepare.default_settings()
-  splits = prepare.assign_splits(keys, settings)
-  assert splits == prepare.assign_splits(list(reversed(keys)), settings)
+  splits = prepare.assign_splits(groups, settings)
+  assert splits == prepare.assign_splits(list(reversed(groups)), settings)
+  # Without split_by a file's group is its content hash, whatever its name.
+  assert splits == {g: prepare.split_of(f"any/{i}.wav", settings, g)
+                    for i, g in enumerate(groups)}
   counts = {s: list(splits.values()).count(s) for s in prepare.SPLITS}
   assert 140 < counts["val"] < 260 and 140 < counts["test"] < 260
-  other = prepare.assign_splits(keys, prepare.default_settings(seed=1))
-  assert sum(splits[k] != other[k] for k in keys) > 300
-  # Adding files never moves the ones there before (hash-only regime).
-  more = prepare.assign_splits(keys + [f"corpus/new{i}.wav" for i in range(500)],
+  other = prepare.assign_splits(groups, prepare.default_settings(seed=1))
+  assert sum(splits[g] != other[g] for g in groups) > 300
+  # Adding groups never moves the ones there before (hash-only regime).
+  more = prepare.assign_splits(groups + [f"new{i}" for i in range(500)],
                                settings)
-  assert all(more[k] == splits[k] for k in keys)
+  assert all(more[g] == splits[g] for g in groups)
 
 
 def test_small_corpora_get_non_empty_val_and_test():
   settings = prepare.default_settings()
-  keys = [f"corpus/{n}" for n in names_by_split("t", ["train"] * 4)]
-  splits = prepare.assign_splits(keys, settings)
+  hash_train = [g for g in (f"g{i}" for i in range(100))
+                if prepare.assign_splits([g], settings)[g] == "train"][:4]
+  splits = prepare.assign_splits(hash_train, settings)
   assert sorted(splits.values()) == ["test", "train", "train", "val"]
 
 
-def test_split_is_by_whole_file_and_stable_when_files_are_added(tmp_path):
-  first = names_by_split("f", ["train", "val", "train", "test", "train"])
-  extra = names_by_split("g", ["val", "train", "test", "train"])
+def test_split_follows_the_content_and_stays_put_when_files_are_added(
+    tmp_path):
   src = tmp_path / "a" / "corpus"
-  write_good(str(src), first)
+  write_tones(src, "f", ["train", "val", "train", "test", "train"])
   before = run([src], tmp_path / "out1")
-  split_before = {f["key"]: f["split"] for f in before["files"]}
+  split_before = {f["sha256"]: f["split"] for f in before["files"]}
   assert sorted(split_before.values()) == ["test", "train", "train", "train",
                                            "val"]
-  write_good(str(src), extra)
+  write_tones(src, "g", ["val", "train", "test", "train"])
   after = run([src], tmp_path / "out2")  # a new output dir
-  split_after = {f["key"]: f["split"] for f in after["files"]}
+  split_after = {f["sha256"]: f["split"] for f in after["files"]}
   assert len(split_after) == 9
   assert all(split_after[k] == v for k, v in split_before.items())
-  # Same split from a different location of the same folder.
-  moved = tmp_path / "b" / "corpus"
-  shutil.copytree(src, moved)
+  # Other names in another folder layout: the same bytes, the same split.
+  moved = tmp_path / "b" / "elsewhere"
+  for i, f in enumerate(after["files"]):
+    dest = moved / f"sub{i % 2}" / f"renamed{8 - i}.wav"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(f["path"], dest)
   again = run([moved], tmp_path / "out3")
-  assert {f["key"]: f["split"] for f in again["files"]} == split_after
+  assert {f["sha256"]: f["split"] for f in again["files"]} == split_after
   # No file's chunks in two splits.
   for f_index, f in enumerate(after["files"]):
     shards = {r[0] for r in read_shards(tmp_path / "out2") if r[1] == f_index}
@@ -243,24 +276,46 @@ def test_split_by_keeps_groups_together(tmp_path):
   assert len(by_group) == 4
   assert all(len(s) == 1 for s in by_group.values())
   assert len(set().union(*by_group.values())) == 3  # train, val and test
-  # The group is what is hashed.
-  keys = [f"x/inst7-{p}.wav" for p in range(20)]
+  # The group named in the relative path is what is hashed, not the content.
   settings = prepare.default_settings(split_by=pattern)
-  assert len(set(prepare.assign_splits(keys, settings).values())) == 1
-  assert prepare.group_of("x/inst7-3.wav", settings) == "inst7"
-  assert prepare.group_of("x/other.wav", settings) == "x/other.wav"
+  assert len({prepare.split_of(f"x/inst7-{p}.wav", settings, f"{p:064x}")
+              for p in range(20)}) == 1
+  assert prepare.group_of("x/inst7-3.wav", settings, "ab12") == "inst7"
+  # A file the pattern does not match is its own group: its content.
+  assert prepare.group_of("x/other.wav", settings, "ab12") == "ab12"
+  with pytest.raises(ValueError, match="x/other.wav.*sha256"):
+    prepare.group_of("x/other.wav", settings)
   # Other split_by in the same output dir is refused.
   with pytest.raises(prepare.PrepareError, match="split_by"):
     run([src], tmp_path / "out")
 
 
-# ---- re-runs ---------------------------------------------------------------
+def test_the_notes_recipes_split_by_groups_keep_their_splits():
+  # The shipped autoencoder's corpus (pretrained/recipes/wavenet_notes.sh):
+  # 702 notes split by instrument-pitch, 573/63/66 as its model card says.
+  # Its groups are named in the paths, so hashing content for files outside
+  # split_by groups leaves its test split as it was.
+  from pretrained.recipes import render_notes  # pylint: disable=g-import-not-at-top
+  jobs = render_notes._note_jobs(  # pylint: disable=protected-access
+      (0, 4, 11, 19, 24, 32, 40, 42, 56, 65, 73, 80), range(36, 85),
+      (75, 100, 127), 2)
+  keys = ["notes_wav/" + render_notes.note_filename(*job) for job in jobs]
+  settings = prepare.default_settings(chunk_seconds=4,
+                                      split_by=r"(.*)-\d+\.wav$")
+  groups = prepare.assign_splits(
+      [prepare.group_of(k, settings) for k in keys], settings)
+  splits = [groups[prepare.group_of(k, settings)] for k in keys]
+  assert [splits.count(s) for s in prepare.SPLITS] == [573, 63, 66]
+  assert all(prepare.split_of(k, settings) == s for k, s in zip(keys, splits))
+  assert splits[keys.index("notes_wav/organ_church_019-060-100.wav")] == "test"
+
+
+# ---- re-runs and duplicates -----------------------------------------------
 
 
 def test_rerun_with_same_settings_adds_only_new_files(tmp_path):
   src = tmp_path / "corpus"
-  old_names = names_by_split("r", ["train", "train", "val", "test"])
-  write_good(str(src), old_names)
+  write_tones(src, "r", ["train", "train", "val", "test"])
   write_bad_files(str(src / "bad"))
   out = tmp_path / "out"
   first = run([src], out)
@@ -268,7 +323,7 @@ def test_rerun_with_same_settings_adds_only_new_files(tmp_path):
             if n.endswith(".tfrecord")}
   assert len(first["skipped"]) == 8
 
-  write_good(str(src), names_by_split("s", ["train", "val"]))
+  write_tones(src, "s", ["train", "val"])
   second = run([src], out)
   assert second["files"][:4] == first["files"]  # old entries untouched
   assert len(second["files"]) == 6
@@ -286,9 +341,81 @@ def test_rerun_with_same_settings_adds_only_new_files(tmp_path):
 
   third = run([src], out)  # nothing new
   assert third["files"] == second["files"]
+  assert third["skipped"] == second["skipped"]
   assert third["_new_source_seconds"] == 0
+  assert third["_already_prepared"] == 0
   assert listing(out) == sorted(list(shards) + list(new_shards) +
                                 ["manifest.json"])
+
+
+def test_moved_and_renamed_input_adds_nothing_and_says_so(tmp_path, capsys):
+  src = tmp_path / "corpus"
+  write_tones(src, "m", ["train", "val", "test", "train"])
+  out = tmp_path / "out"
+  first = run([src], out)
+  before = {n: open(out / n, "rb").read() for n in listing(out)
+            if n != "manifest.json"}
+  renamed = tmp_path / "moved" / "corpus_renamed"
+  renamed.parent.mkdir()
+  os.rename(src, renamed)
+  os.rename(renamed / "m000.wav", renamed / "first.wav")
+  capsys.readouterr()
+  again = run([renamed], out)
+  assert again["files"] == first["files"]
+  assert again["skipped"] == first["skipped"] == []
+  assert again["_new_source_seconds"] == 0
+  assert again["_already_prepared"] == 4
+  assert "4 file(s) already prepared from another path" in (
+      capsys.readouterr().err)
+  assert {n: open(out / n, "rb").read() for n in listing(out)
+          if n != "manifest.json"} == before
+
+
+def test_a_test_file_copied_under_a_new_name_does_not_reach_training(
+    tmp_path):
+  src = tmp_path / "corpus"
+  held_out = write_tones(src, "c", ["train", "test", "val", "train"])[1]
+  sha256 = prepare.file_sha256(held_out)
+  out = tmp_path / "out"
+  run([src], out)
+  # A name whose path hash is "train": where path-keyed preparation put it.
+  copy = src / "extra" / "new_name.wav"
+  copy.parent.mkdir()
+  shutil.copy(held_out, copy)
+  codes = quantization.encode(audio.load(held_out)).astype(np.uint8)
+  held_out_chunks = {codes[o:o + CHUNK].tobytes()
+                     for o in prepare._chunk_offsets(len(codes), CHUNK)}
+  later = run([src], out)  # the copy added later
+  in_one_run = run([src], tmp_path / "fresh")  # both found in one run
+  for directory, man in ((out, later), (tmp_path / "fresh", in_one_run)):
+    train = [r for r in read_shards(directory) if r[0].startswith("train-")]
+    assert len(held_out_chunks) == 3 and not any(
+        r[3].tobytes() in held_out_chunks for r in train)
+    assert len(train) == 6  # two 0.6 s train files, 3 chunks each
+    assert [(f["path"], f["split"]) for f in man["files"]
+            if f["sha256"] == sha256] == [(held_out, "test")]
+    assert man["skipped"] == [dict(
+        path=str(copy), sha256=sha256,
+        reason=f"duplicate of {held_out} (same bytes)",
+        duplicate_of=held_out)]
+  assert run([src], out)["skipped"] == later["skipped"]  # listed once
+
+
+def test_rerun_on_a_version_1_manifest_is_refused(tmp_path):
+  src = tmp_path / "corpus"
+  write_tones(src, "v", ["train", "val", "test"])
+  out = tmp_path / "out"
+  run([src], out)
+  disk = json.load(open(out / "manifest.json"))
+  disk["version"] = 1  # as written before files were identified by content
+  for f in disk["files"]:
+    del f["sha256"]
+  (out / "manifest.json").write_text(json.dumps(disk))
+  before = {n: open(out / n, "rb").read() for n in listing(out)}
+  with pytest.raises(prepare.PrepareError,
+                     match=r"version 1.*by path.*new --output_dir"):
+    run([src], out)
+  assert {n: open(out / n, "rb").read() for n in listing(out)} == before
 
 
 @pytest.mark.parametrize("change", [dict(q_levels=16), dict(sample_rate=8000),
@@ -363,6 +490,127 @@ def test_trim_silence_shortens_long_silences(tmp_path):
   parts = [prepare.trim_silence(b, 16000, -60.0, state)
            for b in np.array_split(data, 7)]
   np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+# ---- interrupted runs (the fault matrix row of common.prepare) ------------
+
+
+def untimed_manifest(out):
+  man = json.load(open(out / "manifest.json"))
+  del man["seconds_taken"]
+  return man
+
+
+def outputs(out):
+  """(manifest without its timing, {name: bytes} of every other file)."""
+  return untimed_manifest(out), {n: open(out / n, "rb").read()
+                                 for n in listing(out) if n != "manifest.json"}
+
+
+def test_rerun_removes_what_an_interrupted_run_left(tmp_path):
+  src = tmp_path / "corpus"
+  write_tones(src, "k", ["train", "val", "test", "train"])
+  run([src], tmp_path / "reference")
+  out = tmp_path / "out"
+  # What a run killed before writing its manifest leaves: a scratch folder,
+  # temporary shards and manifest (files.atomic_path's names), and a shard
+  # no manifest lists, here one this re-run does not write again.
+  (out / ".scratch-abc123").mkdir(parents=True)
+  (out / ".scratch-abc123" / "0.raw").write_bytes(b"\0" * 10)
+  (out / ".val-00000.x1y2z3ab.tmp.tfrecord").write_bytes(b"partial")
+  (out / ".manifest.a1b2c3d4.tmp.json").write_text("{")
+  (out / "train-00007.tfrecord").write_bytes(b"stray")
+  (out / "notes.txt").write_text("not ours: kept")
+  run([src], out)
+  manifest, shards = outputs(out)
+  assert shards.pop("notes.txt") == b"not ours: kept"
+  assert (manifest, shards) == outputs(tmp_path / "reference")
+
+
+KILL_FILES = 24  # 2 s of 44.1 kHz stereo each: about 1 s of work after start
+
+
+def write_kill_corpus(directory, first, count):
+  directory.mkdir(parents=True, exist_ok=True)
+  for i in range(first, first + count):
+    x = tone((150.0 + 11.0 * i, 330.0 + 7.0 * i), 2.0, 44100)
+    write_audio(directory / f"piece{i:02d}.wav", np.stack([x, 0.5 * x], 1),
+                44100, "wav_int16")
+
+
+def start_cli(src, out, log, workers=1):
+  """`python -m common.prepare` in its own session (so that the pool workers
+  it leaves orphaned when killed can be ended after it), output to `log`."""
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  with open(log, "a") as log_file:
+    return subprocess.Popen(
+        [sys.executable, "-m", "common.prepare", f"--input={src}",
+         f"--output_dir={out}", "--chunk_seconds=0.1", "--shard_megabytes=0",
+         f"--workers={workers}"], cwd=ROOT, env=env, stdout=log_file,
+        stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_when(proc, out, moment, timeout=120):
+  """SIGKILLs `proc` as soon as `moment(names in out)` holds (polled every
+  millisecond); fails if the run ends before."""
+  deadline = time.monotonic() + timeout
+  while not moment(os.listdir(out) if os.path.isdir(out) else []):
+    assert proc.poll() is None, "the run ended before its kill moment"
+    assert time.monotonic() < deadline, "the kill moment never came"
+    time.sleep(0.001)
+  proc.kill()
+  assert proc.wait() == -signal.SIGKILL
+  try:
+    os.killpg(proc.pid, signal.SIGKILL)  # orphaned pool workers, if any
+  except ProcessLookupError:
+    pass
+
+
+def shards_in(names):
+  return [n for n in names if prepare._SHARD_NAME.match(n)]
+
+
+def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_result(
+    tmp_path):
+  """Three kill moments; each later run is the same command again.
+
+  The re-runs that finish run in-process (the same call the CLI makes) to
+  spare a TensorFlow start; the shards the killed CLI runs completed are
+  checked against the in-process reference, byte for byte.
+  """
+  src = tmp_path / "corpus"
+  write_kill_corpus(src, 0, KILL_FILES)
+  settings = dict(chunk_seconds=0.1, shard_megabytes=0)
+  reference_dir = tmp_path / "reference"
+  run([src], reference_dir, **settings)
+  reference = outputs(reference_dir)
+  log = tmp_path / "cli.log"
+  out = tmp_path / "out"
+  # 1. Early: hashing the inputs in 2 pool workers, or importing TensorFlow.
+  kill_when(start_cli(src, out, log, workers=2), out,
+            lambda names: any(n.startswith(".scratch-") for n in names))
+  assert listing(out) and not (out / "manifest.json").exists()
+  # 2. Half the shards written, one being written.
+  kill_when(start_cli(src, out, log), out,
+            lambda names: len(shards_in(names)) >= KILL_FILES // 2 and any(
+                n.endswith(".tmp.tfrecord") for n in names))
+  assert not (out / "manifest.json").exists()
+  written = shards_in(listing(out))
+  assert len(written) >= KILL_FILES // 2
+  for name in written:
+    assert open(out / name, "rb").read() == reference[1][name], name
+  run([src], out, **settings)
+  assert outputs(out) == reference
+
+  # 3. Killed while adding files to that corpus, once a new shard is written:
+  # the manifest and the shards it lists stay as they were.
+  write_kill_corpus(src / "more", KILL_FILES, 8)
+  run([src], reference_dir, **settings)
+  kill_when(start_cli(src, out, log), out,
+            lambda names: len(shards_in(names)) > KILL_FILES)
+  assert untimed_manifest(out) == reference[0]
+  run([src], out, **settings)
+  assert outputs(out) == outputs(reference_dir)
 
 
 # ---- CLI and memory --------------------------------------------------------

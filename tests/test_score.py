@@ -158,6 +158,15 @@ def test_overwrite_clears_only_report_files(tmp_path):
   assert sorted(os.listdir(out)) == ["keep.txt"]
 
 
+def test_overwrite_deletes_nothing_in_a_folder_without_a_report(tmp_path):
+  out = tmp_path / "mine"
+  (out / "audio").mkdir(parents=True)
+  (out / "audio" / "take1.wav").write_bytes(b"x")
+  with pytest.raises(score.ScoreError, match="holds no report"):
+    score._check_report_dir(str(out), overwrite=True)
+  assert (out / "audio" / "take1.wav").read_bytes() == b"x"
+
+
 def test_bad_arguments(tmp_path):
   assert score.parse_generated(["a=/x", "/y/b"]) == {"a": "/x", "b": "/y/b"}
   for bad in (["=x"], ["a=/x", "a=/y"], ["real=/x"]):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import flop_count
 from common import config as config_lib
 from common import model_api
 from common import quantization
@@ -347,10 +348,22 @@ def test_generation_argument_errors(autoencoder):
                      temperature=[1.0, 1.0, 1.0])
 
 
-def test_flops_per_sample_counts_nsynth_step():
-  config = config_lib.load("wavenet", "nsynth")
-  per_layer = 2 * (3 * 512 * 1024 + 512 * 768)
-  assert abs(fastgen.flops_per_sample(config) / (30 * per_layer) - 1) < 0.02
+@pytest.mark.parametrize("preset", PRESETS)
+def test_flops_per_sample_counts_what_generation_runs(preset):
+  """`flops_per_sample` against the products the cached step really runs
+  (`flop_count`): four samples minus two (per-call work cancels), per
+  sample and sequence."""
+  model, batch = _shared(preset), 2
+
+  def counted(num_samples):
+    embeddings = _embeddings(model, batch, num_samples)
+    with flop_count.matmul_flops() as count:
+      fastgen.generate(model, num_samples, batch_size=batch,
+                       embeddings=embeddings)
+    return count.flops
+
+  per_sample = (counted(4) - counted(2)) / (2 * batch)
+  assert per_sample == fastgen.flops_per_sample(_config(preset))
 
 
 def test_benchmark_reports_speeds():

@@ -438,16 +438,11 @@ def main(argv):
     return 1
   f = flags.FLAGS
   skipped = []
-  try:
-    paths = encode_files(f.model_dir, f.input, f.output_dir,
-                         batch_size=f.batch_size, checkpoint=f.checkpoint,
-                         overwrite=f.overwrite,
-                         window_seconds=f.window_seconds or None,
-                         skip_bad=f.skip_bad, skipped=skipped)
-  except (audio.AudioError, config_lib.ConfigError, ValueError,
-          FileNotFoundError, FileExistsError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  paths = encode_files(f.model_dir, f.input, f.output_dir,
+                       batch_size=f.batch_size, checkpoint=f.checkpoint,
+                       overwrite=f.overwrite,
+                       window_seconds=f.window_seconds or None,
+                       skip_bad=f.skip_bad, skipped=skipped)
   for path in paths:
     print(path)
   for _, reason in skipped:
@@ -455,19 +450,10 @@ def main(argv):
   return 1 if skipped else 0
 
 
-def set_usage(doc):
-  """Lets absl's --help show `doc` under a console script too."""
-  main_module = sys.modules.get("__main__")
-  if main_module is not None and not getattr(main_module, "__doc__", None):
-    main_module.__doc__ = doc
-
-
 def run():
   """Console-script entry point (`wavenet-encode`)."""
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  set_usage(__doc__)
-  app.run(main)
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -561,7 +561,7 @@ def step_matmuls(config):
   n, q = config["num_layers"], config["q_levels"]
   e = (encode_lib.embedding_width(config)
        if config["conditioning"] == "encoder" else 0)
-  inputs = 2 if config.get("pitch_period_input") else 1
+  inputs = 2 if config["pitch_period_input"] else 1
   shapes = [(k * inputs, w)]
   for i in range(n):
     shapes.append((k * w + e, 2 * w))

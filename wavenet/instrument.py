@@ -37,7 +37,9 @@ mixes the four instruments of its lattice cell bilinearly
 What is rendered: for each of `--grid` x `--grid` points (row-major, x left
 to right, y top to bottom, both in [0, 1]) and each pitch, the decoder
 (`wavenet.fastgen.generate`, batched over `--batch_size` notes) conditioned on
-the weighted sum of the corner embeddings. Besides this "latent mix" the
+the weighted sum of the corner embeddings (with a pitch-conditioned model,
+of their timbre: each frame keeps the pitch two-hot of the heaviest corner,
+as `wavenet.latent.mix` does). Besides this "latent mix" the
 build writes the "audio mix": the corners' audio summed with the same
 weights, so the page can switch between them (the post's point: mixing
 embeddings is not mixing audio).
@@ -50,9 +52,10 @@ determine the renders (model checkpoint, sound files' contents, grid,
 pitches, seconds, temperature, seed), and a run with different ones refuses
 unless `--overwrite` (which starts over). The other flags (format, quality,
 normalisation, SFZ) only change the finishing step, which is redone on every
-run from the stored renders. Noise: a batch samples with one seed (from
-`--seed` and its first note), so a note rendered after a resume can differ
-in its fine noise from an uninterrupted build's (not in timbre).
+run from the stored renders. Batches are cut from the whole list of notes
+and a batch samples with one seed (from `--seed` and its first note), so a
+resumed build (even after `kill -9`) renders exactly the notes of an
+uninterrupted one: a batch left incomplete is rendered again whole.
 
 Levels (`--normalize`): `instrument` (default) scales everything by one gain
 so the loudest peak is -1 dBFS, keeping the model's own balance between
@@ -313,13 +316,15 @@ def multigrid_resolution(grid, layout):
   return (grid - 1) // squares + 1
 
 
-def grid_mix(sounds, layout, grid):
+def grid_mix(sounds, layout, grid, pitch_bins=0):
   """Mixes the sounds' embeddings over the grid, as `wavenet.latent` does.
 
   Args:
     sounds: `[n, frames, d]` in sound order (corners first).
     layout: `multigrid_layout(n)`.
     grid: points per side.
+    pitch_bins: width of the pitch two-hot ending each frame: the timbre is
+      mixed, the pitch is the heaviest sound's (`wavenet.latent.mix`).
 
   Returns:
     (embeddings `[grid * grid, frames, d]`, weights `[grid * grid, n]` of
@@ -329,12 +334,13 @@ def grid_mix(sounds, layout, grid):
   sounds = np.asarray(sounds, np.float32)
   n = len(sounds)
   if n == 4:
-    embeddings, weights = latent.grid_embeddings(sounds, grid)
+    embeddings, weights = latent.grid_embeddings(sounds, grid, pitch_bins)
     return np.asarray(embeddings), np.asarray(weights, np.float64)
   order = np.asarray(layout).reshape(-1)  # lattice vertex -> sound index
   squares = len(layout) - 1
   _, embeddings, corners, corner_weights = latent.multigrid_embeddings(
-      sounds[order], (squares, squares), multigrid_resolution(grid, layout))
+      sounds[order], (squares, squares), multigrid_resolution(grid, layout),
+      pitch_bins)
   weights = np.zeros([len(embeddings), n])
   for j in range(4):
     np.add.at(weights, (np.arange(len(weights)), order[corners[:, j]]),
@@ -407,8 +413,20 @@ def _append_record(output_dir, record):
 
 
 def _prepare_output(output_dir, fingerprint, overwrite):
-  """Starts or resumes OUT; refuses a mismatched or foreign folder."""
+  """Starts or resumes OUT; refuses a mismatched or foreign folder.
+
+  A folder is an instrument's if it holds `BUILD` (written first, before
+  anything else); only then does `overwrite` remove what a build wrote. A
+  non-empty folder without it is refused, `overwrite` or not: the build
+  deletes only folders it made.
+  """
   build_path = os.path.join(output_dir, BUILD)
+  files.remove_stale_temporaries(build_path)  # a start killed mid-write
+  if not os.path.exists(build_path) and os.path.isdir(output_dir) and (
+      os.listdir(output_dir)):
+    raise InstrumentError(
+        f"{output_dir}: exists and is not an instrument folder (no {BUILD}); "
+        f"choose an empty or new --output_dir")
   if overwrite:
     for name in OWN_PATHS:
       path = os.path.join(output_dir, name)
@@ -424,12 +442,10 @@ def _prepare_output(output_dir, fingerprint, overwrite):
           f"{output_dir}: already holds an instrument built with other "
           f"settings ({', '.join(changed)} differ); pass --overwrite to "
           f"start over, or use another --output_dir")
-  elif os.path.isdir(output_dir) and os.listdir(output_dir):
-    raise InstrumentError(
-        f"{output_dir}: exists and is not an instrument folder (no {BUILD}); "
-        f"pass --overwrite or choose an empty --output_dir")
-  os.makedirs(os.path.join(output_dir, "renders"), exist_ok=True)
   files.write_json(build_path, fingerprint)
+  os.makedirs(os.path.join(output_dir, "renders"), exist_ok=True)
+  for folder in (output_dir, os.path.join(output_dir, "renders")):
+    files.remove_stale_temporaries_in(folder)  # left by a killed build
 
 
 # ---------------------------------------------------------------------------
@@ -494,36 +510,45 @@ def render_missing(model, config, embeddings, pitches, output_dir, num_samples,
   num_points = len(next(iter(embeddings.values())))
   _end_records_line(output_dir)
   done = read_records(output_dir)
-  jobs = [(point, pitch) for pitch in pitches for point in range(num_points)
-          if (point, pitch) not in done]
-  total = num_points * len(pitches)
+  jobs = [(point, pitch) for pitch in pitches for point in range(num_points)]
+  missing = [job for job in jobs if job not in done]
+  total = len(jobs)
   # Every batch has the same number of rows (a short one is padded with
   # copies of its last note), so the generator compiles once per build; on
   # a CPU a few more rows cost little next to a new trace.
   # Batches are balanced: 325 notes at --batch_size=128 run as 3 x 109.
-  width = balanced_width(len(jobs), batch_size)
-  bar = _progress_bar(total, total - len(jobs), progress)
+  # They are cut from all the notes, rendered or not, so a note is always
+  # made in the same batch, row and seed: a resumed build writes the notes
+  # of an uninterrupted one. A batch with a missing note is rendered again
+  # whole and only its missing notes are written.
+  width = balanced_width(total, batch_size)
+  bar = _progress_bar(total, total - len(missing), progress)
   rendered = 0
   try:
-    for batch in _batches(jobs, width) if jobs else []:
+    for batch in _batches(jobs, width):
+      todo = [job for job in batch if job not in done]
+      if not todo:
+        continue
       started = time.time()
       rows = batch + [batch[-1]] * (width - len(batch))
       emb = np.stack([embeddings[pitch][point] for point, pitch in rows])
       blocks = []
 
-      def on_block(start, codes, batch=batch, blocks=blocks):
+      def on_block(start, codes, todo=todo, blocks=blocks):
         blocks.append(codes)
-        bar.update(len(batch) * codes.shape[1] / num_samples * 0.999)
+        bar.update(len(todo) * codes.shape[1] / num_samples * 0.999)
 
-      bar.set_postfix_str(f"batch of {len(batch)}", refresh=True)
+      bar.set_postfix_str(f"batch of {len(todo)}", refresh=True)
       fastgen.generate(model, num_samples, embeddings=emb,
                        seed=_batch_seed(seed, batch[0]),
                        temperature=temperature, on_block=on_block)
       codes = np.concatenate(blocks, axis=1)[:len(batch)]
       notes = quantization.decode(codes, config["quantization"],
                                   config["q_levels"])
-      taken = (time.time() - started) / len(batch)
+      taken = (time.time() - started) / len(todo)
       for (point, pitch), note in zip(batch, notes):
+        if (point, pitch) in done:
+          continue
         rel = os.path.join("renders",
                            file_stem(point, pitch, num_points) + ".flac")
         audio.save(os.path.join(output_dir, rel), note, sample_rate)
@@ -535,7 +560,7 @@ def render_missing(model, config, embeddings, pitches, output_dir, num_samples,
         rendered += 1
         if on_render is not None:
           on_render(point, pitch)
-      bar.n = total - len(jobs) + rendered
+      bar.n = total - len(missing) + rendered
       bar.refresh()
   finally:
     bar.close()
@@ -917,7 +942,8 @@ def build_instrument(model_dir, corners, pitches, grid, output_dir,
   encoded = flat.reshape(len(sources), len(pitches), *flat.shape[1:])
   embeddings = {}
   for i, pitch in enumerate(pitches):
-    embeddings[pitch], weights = grid_mix(encoded[:, i], layout, grid)
+    embeddings[pitch], weights = grid_mix(encoded[:, i], layout, grid,
+                                          int(config.get("pitch_bins") or 0))
 
   before = len(read_records(output_dir))
   rendered = render_missing(model, config, embeddings, pitches, output_dir,
@@ -985,7 +1011,9 @@ def _define_flags():
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   if len(argv) > 1:
-    raise SystemExit(f"unexpected arguments: {argv[1:]}")
+    print(f"error: unexpected arguments {' '.join(argv[1:])}",
+          file=sys.stderr)
+    return 2
   f = flags.FLAGS
   try:
     result = build_instrument(
@@ -996,8 +1024,6 @@ def main(argv):
         sfz=f.sfz, sfz_position=parse_position(f.sfz_position),
         checkpoint=f.checkpoint, title=f.title, overwrite=f.overwrite,
         progress=f.progress)
-  except (InstrumentError, FileExistsError, audio.AudioError) as e:
-    raise SystemExit(f"error: {e}") from None
   except KeyboardInterrupt:
     done = len(read_records(f.output_dir)) if os.path.isdir(
         f.output_dir) else 0
@@ -1011,9 +1037,9 @@ def main(argv):
 
 
 def run():
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)
+  """Console-script entry point (`wavenet-instrument`)."""
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__, user_errors=(InstrumentError,))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,8 @@ r"""Latent-space tools of the NSynth instruments: `python -m wavenet.latent`.
     python -m wavenet.latent oscillate A B --hz=1 ...
     python -m wavenet.latent analogy A B C ...
     common: --model_dir=DIR --output_dir=OUT [--align=crop|pad|stretch
-            --seed=K --temperature=T or T1,T2,... --batch_size=8
-            --checkpoint=best --name=NAME --overwrite]
+            --pitch=MIDI --seed=K --temperature=T or T1,T2,...
+            --batch_size=8 --checkpoint=best --name=NAME --overwrite]
 
 A, B, C, D, Fi are audio files (encoded first with the model, at its sample
 rate) or `.npy` embeddings from `wavenet.encode`. Each command decodes its
@@ -53,13 +53,28 @@ Neural Synthesizer Instrument" post):
   `--resolution` points per edge (shared edges once) and every point mixes
   the 4 corners of its square bilinearly.
 
+Pitch (models with pitch conditioning, `pitch_bins > 0`): a frame is
+`[timbre | pitch]`, the learned values then the frame's pitch as a two-hot
+over semitones (`wavenet.pitch.two_hot`; all zeros when unvoiced). The
+formulas above act on the timbre only. The pitch is never scaled, noised or
+blended (0.4 times a two-hot, or half of two two-hots, is no pitch: the
+decoder would play an unvoiced or ambiguous note); each output keeps a whole
+two-hot (`PITCH_RULES`): scale, caricature and noise keep A's; analogy keeps
+C's; interpolate, oscillate, grid and multigrid take, frame by frame, the
+pitch of the input with the largest weight (the nearest corner; A while
+`a <= 0.5`; on a tie the first in corner order), voicing included.
+`--pitch=P` (MIDI, fractional allowed, within the model's bins) then sets
+every voiced frame of every output to pitch P; unvoiced frames stay
+unvoiced.
+
 Alignment of inputs of different lengths (`--align`, default "crop"):
 
 - "crop": every input is cut to the shortest (the common part).
 - "pad": every input is extended to the longest by repeating its last frame
   (edge padding: a note's tail is held).
 - "stretch": every input is linearly interpolated in time to the longest
-  (first and last frames kept), changing its duration, not its pitch.
+  (first and last frames kept), changing its duration, not its pitch (a
+  pitch-conditioned frame takes the pitch of the nearer input frame).
 
 `nearest_grid_points` is what the playable instrument (wavenet/instrument.py)
 uses: a touch at `(x, y)` mixes the 4 nearest rendered grid points with
@@ -96,11 +111,12 @@ def _as_embedding(z, name="z"):
   return z
 
 
-def stretch(z, frames):
+def stretch(z, frames, pitch_bins=0):
   """Linear time interpolation of `z` `[n, d]` to `[frames, d]`.
 
   Output frame `j` sits at input position `j (n - 1) / (frames - 1)`, so the
-  first and last frames are kept.
+  first and last frames are kept. The timbre is interpolated; the pitch
+  part is the nearer input frame's (the earlier halfway), as `mix` does.
   """
   z = _as_embedding(z)
   n, frames = len(z), int(frames)
@@ -112,17 +128,18 @@ def stretch(z, frames):
     return np.repeat(z[:1], frames, axis=0)
   position = np.arange(frames) * ((n - 1) / (frames - 1))
   lo = np.minimum(np.floor(position).astype(np.int64), n - 2)
-  w = (position - lo)[:, None]
-  return ((1 - w) * z[lo] + w * z[lo + 1]).astype(z.dtype)
+  w = position - lo
+  return mix(np.stack([z[lo], z[lo + 1]]), np.stack([1 - w, w]), pitch_bins)
 
 
-def align_all(embeddings, mode="crop"):
+def align_all(embeddings, mode="crop", pitch_bins=0):
   """Brings `[frames_i, d]` embeddings to one length (see module doc).
 
   Args:
     embeddings: list of `[frames_i, d]` arrays (same d).
     mode: "crop" (to the shortest), "pad" (repeat the last frame up to the
       longest) or "stretch" (linear time interpolation to the longest).
+    pitch_bins: the pitch part's width (`stretch`).
 
   Returns:
     a list of `[frames, d]` arrays.
@@ -143,59 +160,187 @@ def align_all(embeddings, mode="crop"):
   if mode == "pad":
     return [np.pad(z, [(0, target - len(z)), (0, 0)], mode="edge")
             for z in zs]
-  return [stretch(z, target) for z in zs]
+  return [stretch(z, target, pitch_bins) for z in zs]
 
 
-def align(z_a, z_b, mode="crop"):
+def align(z_a, z_b, mode="crop", pitch_bins=0):
   """Two `[frames, d]` embeddings to a common length; see `align_all`."""
-  return tuple(align_all([z_a, z_b], mode))
+  return tuple(align_all([z_a, z_b], mode, pitch_bins))
 
 
 # ---------------------------------------------------------------------------
-# Formulas (NumPy, `[frames, d]`).
+# Timbre and pitch.
 # ---------------------------------------------------------------------------
 
 
-def interpolate(z_a, z_b, alpha, align_mode="crop"):
-  """`(1 - alpha) zA + alpha zB` (aligned first).
+def split_embedding(z, pitch_bins: int):
+  """`[..., d]` -> (timbre `[..., d - pitch_bins]`, pitch `[..., pitch_bins]`).
 
-  `alpha` is a scalar or one weight per frame `[frames]`.
+  A pitch-conditioned autoencoder's frame is its learned values (the timbre)
+  followed by the frame's pitch as a two-hot over `pitch_bins` semitones
+  (`wavenet.model.WaveNet.encode`); with `pitch_bins` 0 the pitch part is
+  empty.
   """
-  a, b = align(z_a, z_b, align_mode)
+  z = np.asarray(z)
+  bins = int(pitch_bins)
+  if not 0 <= bins <= z.shape[-1]:
+    raise ValueError(f"cannot split {bins} pitch bins off embeddings of "
+                     f"width {z.shape[-1]}")
+  cut = z.shape[-1] - bins
+  return z[..., :cut], z[..., cut:]
+
+
+def join_embedding(timbre, pitch):
+  """(timbre `[..., t]`, pitch `[..., bins]`) -> float32 `[..., t + bins]`.
+
+  The pitch is broadcast over the timbre's leading axes (one two-hot
+  `[bins]` for every frame, say).
+  """
+  timbre = np.asarray(timbre, np.float32)
+  pitch = np.asarray(pitch, np.float32)
+  pitch = np.broadcast_to(pitch, timbre.shape[:-1] + pitch.shape[-1:])
+  return np.concatenate([timbre, pitch], axis=-1)
+
+
+def is_two_hot(pitch, atol: float = 1e-5):
+  """Whether each pitch part `[..., bins]` is a valid two-hot -> bool `[...]`.
+
+  Valid: all zeros (unvoiced), or non-negative weights on at most two
+  adjacent bins summing to 1 (`wavenet.pitch.two_hot`), within `atol`.
+  """
+  p = np.asarray(pitch, np.float64)
+  if p.shape[-1] == 0:
+    return np.ones(p.shape[:-1], bool)
+  support = np.abs(p) > atol
+  first = np.argmax(support, axis=-1)
+  last = p.shape[-1] - 1 - np.argmax(support[..., ::-1], axis=-1)
+  voiced = ((last - first <= 1) & np.all(p >= -atol, axis=-1) &
+            (np.abs(p.sum(axis=-1) - 1.0) <= atol))
+  return ~np.any(support, axis=-1) | voiced
+
+
+def check_pitch(midi, pitch_bins: int, min_midi: int) -> None:
+  """Raises ValueError unless MIDI pitch `midi` is in a model's pitch bins."""
+  if not pitch_bins:
+    raise ValueError("--pitch needs a pitch-conditioned autoencoder "
+                     "(pitch_bins > 0); this model has no pitch input")
+  top = int(min_midi) + int(pitch_bins) - 1
+  if not int(min_midi) <= float(midi) <= top:
+    raise ValueError(f"--pitch={float(midi):g} is outside the model's pitch "
+                     f"bins, MIDI {int(min_midi)} .. {top}")
+
+
+def set_pitch(z, midi, pitch_bins: int, min_midi: int):
+  """Sets the pitch of every voiced frame of `z` to MIDI pitch `midi`.
+
+  Args:
+    z: `[frames, d]` pitch-conditioned embeddings.
+    midi: MIDI pitch, fractional allowed (60.5 is a quarter tone above
+      middle C), within the bins (`check_pitch`).
+    pitch_bins, min_midi: the model's pitch bins (`pitch_min_midi`).
+
+  Returns:
+    float32 `[frames, d]`: the timbre unchanged; each frame whose pitch part
+    is not all zeros gets `wavenet.pitch.two_hot(midi)`; unvoiced frames
+    (silence) stay unvoiced.
+  """
+  check_pitch(midi, pitch_bins, min_midi)
+  from wavenet import pitch as pitch_lib  # pylint: disable=g-import-not-at-top
+  timbre, pitch = split_embedding(_as_embedding(z), pitch_bins)
+  wanted = np.asarray(pitch_lib.two_hot(float(midi), int(pitch_bins),
+                                        int(min_midi)))
+  voiced = np.any(pitch != 0, axis=-1, keepdims=True)
+  return join_embedding(timbre, np.where(voiced, wanted, 0.0))
+
+
+def mix(zs, weights, pitch_bins: int = 0):
+  """Mixes embeddings: the timbre by the weights, the pitch of the heaviest.
+
+  Pitch two-hots are not mixed: a blend of two two-hots is no two-hot (it
+  says two pitches at once, or a voiced note at half weight), so each frame
+  takes the whole pitch part, voicing included, of the embedding with the
+  largest weight in that frame (of equal weights, the first).
+
+  Args:
+    zs: `[..., k, frames, d]`, k embeddings.
+    weights: `[..., k, frames]`, or `[..., k, 1]` for the same weights in
+      every frame; leading axes broadcast against those of `zs`.
+    pitch_bins: width of the pitch two-hot ending each frame (0: none).
+
+  Returns:
+    float32 `[..., frames, d]`: `sum_k w_k timbre_k`, then the pitch of the
+    heaviest.
+  """
+  zs = np.asarray(zs, np.float64)
+  weights = np.asarray(weights, np.float64)
+  k, frames = zs.shape[-3], zs.shape[-2]
+  if weights.ndim < 2 or weights.shape[-2] != k:
+    raise ValueError(f"weights {list(weights.shape)} do not give one weight "
+                     f"per frame to each of {k} embeddings")
+  lead = np.broadcast_shapes(zs.shape[:-3], weights.shape[:-2])
+  weights = np.broadcast_to(weights, lead + (k, frames))
+  timbre, pitch = split_embedding(np.broadcast_to(zs, lead + zs.shape[-3:]),
+                                  pitch_bins)
+  mixed = np.einsum("...kf,...kfd->...fd", weights, timbre)
+  heaviest = np.argmax(weights, axis=-2)[..., None, :, None]
+  pitch = np.take_along_axis(pitch, heaviest, axis=-3)[..., 0, :, :]
+  return join_embedding(mixed, pitch)
+
+
+# ---------------------------------------------------------------------------
+# Formulas (NumPy, `[frames, d]`). Each acts on the timbre; `pitch_bins` (0:
+# no pitch part) says where the pitch two-hot starts. See the module doc.
+# ---------------------------------------------------------------------------
+
+
+def interpolate(z_a, z_b, alpha, align_mode="crop", pitch_bins=0):
+  """`(1 - alpha) zA + alpha zB` on the timbre (aligned first).
+
+  `alpha` is a scalar or one weight per frame `[frames]`. The pitch is the
+  heavier input's in each frame (`mix`): A's while `alpha <= 0.5`, else B's.
+  """
+  a, b = align(z_a, z_b, align_mode, pitch_bins)
   alpha = np.asarray(alpha, np.float32)
-  if alpha.ndim == 1:
-    if len(alpha) != len(a):
-      raise ValueError(f"{len(alpha)} weights for {len(a)} frames")
-    alpha = alpha[:, None]
-  return (1 - alpha) * a + alpha * b
+  if alpha.ndim == 1 and len(alpha) != len(a):
+    raise ValueError(f"{len(alpha)} weights for {len(a)} frames")
+  weights = np.stack([1 - alpha, alpha]).reshape(2, -1)
+  return mix(np.stack([a, b]), weights, pitch_bins)
 
 
-def scale(z, factor):
-  """`F z`."""
-  return _as_embedding(z) * np.float32(factor)
+def scale(z, factor, pitch_bins=0):
+  """`F z` on the timbre; the pitch is kept."""
+  timbre, pitch = split_embedding(_as_embedding(z), pitch_bins)
+  return join_embedding(timbre * np.float32(factor), pitch)
 
 
-def caricature(z, z_mean, factor):
-  """`mean + F (z - mean)`; `z_mean` `[d]` (or `[frames, d]`)."""
-  z = _as_embedding(z)
-  z_mean = np.asarray(z_mean, z.dtype)
-  return z_mean + np.float32(factor) * (z - z_mean)
+def caricature(z, z_mean, factor, pitch_bins=0):
+  """`mean + F (z - mean)` on the timbre; the pitch is kept.
+
+  `z_mean` `[d]` (or `[frames, d]`), the whole embedding's mean.
+  """
+  timbre, pitch = split_embedding(_as_embedding(z), pitch_bins)
+  mean, _ = split_embedding(np.asarray(z_mean, timbre.dtype), pitch_bins)
+  return join_embedding(mean + np.float32(factor) * (timbre - mean), pitch)
 
 
-def add_noise(z, z_mean, z_std, sigma, seed=0):
-  """`mean + std ((z - mean) / std + N(0, sigma))` = `z + std N(0, sigma)`.
+def add_noise(z, z_mean, z_std, sigma, seed=0, pitch_bins=0):
+  """`mean + std ((z - mean) / std + N(0, sigma))` = `z + std N(0, sigma)`
+  on the timbre; the pitch is kept.
 
   Args:
     z: `[frames, d]`.
     z_mean, z_std: `[d]` corpus statistics (`mean_std`); `z_mean` cancels
       out (the second form is used, so a zero std adds no noise).
     sigma: noise level in corpus standard deviations.
-    seed: the normal draws depend only on the seed (and the shape).
+    seed: the normal draws `[frames, d - pitch_bins]` depend only on the
+      seed (and the shape).
+    pitch_bins: the pitch part's width.
   """
-  z = _as_embedding(z)
+  timbre, pitch = split_embedding(_as_embedding(z), pitch_bins)
   del z_mean  # cancels out
-  noise = np.random.default_rng(seed).normal(0.0, float(sigma), z.shape)
-  return (z + np.asarray(z_std, np.float64) * noise).astype(z.dtype)
+  std, _ = split_embedding(np.asarray(z_std, np.float64), pitch_bins)
+  noise = np.random.default_rng(seed).normal(0.0, float(sigma), timbre.shape)
+  return join_embedding((timbre + std * noise).astype(timbre.dtype), pitch)
 
 
 def oscillation_weights(frames, hz, frame_rate):
@@ -204,19 +349,23 @@ def oscillation_weights(frames, hz, frame_rate):
   return ((1 - np.cos(2 * np.pi * float(hz) * t)) / 2).astype(np.float32)
 
 
-def oscillate(z_a, z_b, hz, frame_rate, align_mode="crop"):
-  """Moves between A and B at `hz`: `(1 - a(t)) zA + a(t) zB`.
+def oscillate(z_a, z_b, hz, frame_rate, align_mode="crop", pitch_bins=0):
+  """Moves between A and B at `hz`: `(1 - a(t)) zA + a(t) zB` on the timbre;
+  the pitch is A's while `a(t) <= 0.5`, else B's (`interpolate`).
 
   `frame_rate` is embedding frames per second (`sample_rate / hop_length`).
   """
-  a, b = align(z_a, z_b, align_mode)
-  return interpolate(a, b, oscillation_weights(len(a), hz, frame_rate))
+  a, b = align(z_a, z_b, align_mode, pitch_bins)
+  return interpolate(a, b, oscillation_weights(len(a), hz, frame_rate),
+                     pitch_bins=pitch_bins)
 
 
-def analogy(z_a, z_b, z_c, align_mode="crop"):
-  """`zC + (zB - zA)`, the three aligned to one length first."""
-  a, b, c = align_all([z_a, z_b, z_c], align_mode)
-  return c + (b - a)
+def analogy(z_a, z_b, z_c, align_mode="crop", pitch_bins=0):
+  """`zC + (zB - zA)` on the timbre, the three aligned to one length first;
+  the pitch is C's."""
+  a, b, c = (split_embedding(z, pitch_bins)
+             for z in align_all([z_a, z_b, z_c], align_mode, pitch_bins))
+  return join_embedding(c[0] + (b[0] - a[0]), c[1])
 
 
 # ---------------------------------------------------------------------------
@@ -263,13 +412,15 @@ def grid_points(grid):
   return np.stack([x.ravel(), y.ravel()], axis=1)
 
 
-def grid_embeddings(corners, grid):
+def grid_embeddings(corners, grid, pitch_bins=0):
   """Bilinear mixes of 4 corner embeddings on a G x G grid.
 
   Args:
     corners: `[4, frames, d]` in the order (top-left, top-right,
       bottom-left, bottom-right) (already aligned).
     grid: points per side (G) or (rows, cols).
+    pitch_bins: the pitch part's width: each point takes the pitch of its
+      heaviest (nearest) corner, the first in corner order on a tie (`mix`).
 
   Returns:
     (embeddings `[G * G, frames, d]` float32, weights `[G * G, 4]`), points
@@ -281,8 +432,7 @@ def grid_embeddings(corners, grid):
                      f"{list(corners.shape)}")
   points = grid_points(grid)
   weights = bilinear_weights(points[:, 0], points[:, 1])
-  mixed = np.einsum("pk,kfd->pfd", weights, corners.astype(np.float64))
-  return mixed.astype(np.float32), weights
+  return mix(corners, weights[:, :, None], pitch_bins), weights
 
 
 def parse_layout(layout, count=None):
@@ -318,7 +468,7 @@ def multigrid_shape(layout, resolution):
   return rows * (res - 1) + 1, cols * (res - 1) + 1
 
 
-def multigrid_embeddings(instruments, layout, resolution=3):
+def multigrid_embeddings(instruments, layout, resolution=3, pitch_bins=0):
   """A tiling of squares with an instrument on every vertex (NSynth Super).
 
   Args:
@@ -326,6 +476,8 @@ def multigrid_embeddings(instruments, layout, resolution=3):
       row-major over the lattice vertices (already aligned).
     layout: (rows, cols) squares or "RxC".
     resolution: points per square edge, ends included (>= 2).
+    pitch_bins: the pitch part's width: each point takes the pitch of the
+      heaviest (nearest) corner of its square (`mix`).
 
   Returns:
     points `[P, 2]` (x, y) in [0, 1]^2 over the whole tiling, row-major
@@ -362,10 +514,9 @@ def multigrid_embeddings(instruments, layout, resolution=3):
   corners = np.stack([top_left, top_left + 1, top_left + cols + 1,
                       top_left + cols + 2], axis=1)
   weights = bilinear_weights(local_x, local_y)
-  mixed = np.einsum("pk,pkfd->pfd", weights,
-                    instruments.astype(np.float64)[corners])
+  mixed = mix(instruments[corners], weights[:, :, None], pitch_bins)
   points = np.stack([c / (point_cols - 1), r / (point_rows - 1)], axis=1)
-  return points, mixed.astype(np.float32), corners, weights
+  return points, mixed, corners, weights
 
 
 def nearest_grid_points(x, y, grid):
@@ -510,8 +661,25 @@ COMMANDS = {  # name: (number of inputs (None: several), formula)
     "mean": (0, "mean and std embedding over all frames of a corpus split"),
 }
 
+# What each command does with the pitch part of pitch-conditioned embeddings.
+PITCH_RULES = {
+    "interpolate": "the heavier input's pitch in each frame: A's while "
+                   "a <= 0.5, else B's",
+    "grid": "the pitch of the heaviest (nearest) corner; on a tie the first "
+            "in corner order",
+    "multigrid": "the pitch of the heaviest (nearest) corner of the point's "
+                 "square; on a tie the first in corner order",
+    "scale": "A's pitch, kept",
+    "caricature": "A's pitch, kept",
+    "noise": "A's pitch, kept",
+    "oscillate": "the heavier input's pitch in each frame: A's while "
+                 "a(t) <= 0.5, else B's",
+    "analogy": "C's pitch, kept",
+}
+
 DEFAULTS = dict(steps=5, grid=3, layout=None, resolution=3, factor="1.5",
                 sigma="0.5", hz="1.0", stats=None, align="crop", pitches=None,
+                pitch=None,
                 data_dir=None, split="train", max_files=None, output=None,
                 seed=0, temperature="1.0", batch_size=8, checkpoint="best",
                 name=None, overwrite=False, progress=True)
@@ -609,24 +777,30 @@ def _fit(samples, length):
   return out
 
 
-def _make(command, zs, opts, frame_rate, stats, args):
+def _make(command, zs, opts, config, stats, args):
   """Embeddings and per-output descriptions for one group of inputs.
+
+  Every formula acts on the timbre and keeps a pitch by its rule
+  (`PITCH_RULES`); `opts["pitch"]` (MIDI or None) then replaces it.
 
   Returns (list of `[frames, d]`, list of dicts, alignment dict).
   """
+  bins = int(config["pitch_bins"])
+  frame_rate = encode_lib.frame_rate(config)
   mode = opts["align"]
-  aligned = align_all(zs, mode) if len(zs) > 1 else list(zs)
+  aligned = align_all(zs, mode, bins) if len(zs) > 1 else list(zs)
   alignment = dict(mode=mode if len(zs) > 1 else None,
                    input_frames=[len(z) for z in zs],
                    frames=len(aligned[0]))
   outs, descriptions = [], []
   if command == "interpolate":
     for a in np.linspace(0.0, 1.0, int(opts["steps"])):
-      outs.append(interpolate(aligned[0], aligned[1], a))
+      outs.append(interpolate(aligned[0], aligned[1], a, pitch_bins=bins))
       descriptions.append(dict(alpha=float(a), description=(
           f"{1 - a:.3g} * A + {a:.3g} * B")))
   elif command == "grid":
-    mixed, weights = grid_embeddings(np.stack(aligned), int(opts["grid"]))
+    mixed, weights = grid_embeddings(np.stack(aligned), int(opts["grid"]),
+                                     bins)
     for point, w, z in zip(grid_points(int(opts["grid"])), weights, mixed):
       outs.append(z)
       descriptions.append(dict(
@@ -637,7 +811,7 @@ def _make(command, zs, opts, frame_rate, stats, args):
   elif command == "multigrid":
     layout = parse_layout(opts["layout"], len(zs))
     points, mixed, corners, weights = multigrid_embeddings(
-        np.stack(aligned), layout, opts["resolution"])
+        np.stack(aligned), layout, opts["resolution"], bins)
     for point, idx, w, z in zip(points, corners, weights, mixed):
       outs.append(z)
       descriptions.append(dict(
@@ -649,27 +823,31 @@ def _make(command, zs, opts, frame_rate, stats, args):
                                  for wi, i in zip(w, idx) if wi > 0)))
   elif command == "scale":
     for f in _floats(opts["factor"], "factor"):
-      outs.append(scale(aligned[0], f))
+      outs.append(scale(aligned[0], f, bins))
       descriptions.append(dict(factor=f, description=f"{f:g} * A"))
   elif command == "caricature":
     for f in _floats(opts["factor"], "factor"):
-      outs.append(caricature(aligned[0], stats[0], f))
+      outs.append(caricature(aligned[0], stats[0], f, bins))
       descriptions.append(dict(factor=f, description=(
           f"mean + {f:g} * (A - mean)")))
   elif command == "noise":
     for s in _floats(opts["sigma"], "sigma"):
       outs.append(add_noise(aligned[0], stats[0], stats[1], s,
-                            int(opts["seed"])))
+                            int(opts["seed"]), bins))
       descriptions.append(dict(sigma=s, noise_seed=int(opts["seed"]),
                                description=f"A + std * N(0, {s:g})"))
   elif command == "oscillate":
     for hz in _floats(opts["hz"], "hz"):
-      outs.append(oscillate(aligned[0], aligned[1], hz, frame_rate))
+      outs.append(oscillate(aligned[0], aligned[1], hz, frame_rate,
+                            pitch_bins=bins))
       descriptions.append(dict(hz=hz, description=(
           f"A <-> B at {hz:g} Hz, starting at A")))
   elif command == "analogy":
-    outs.append(analogy(*aligned))
+    outs.append(analogy(*aligned, pitch_bins=bins))
     descriptions.append(dict(description="C + (B - A)"))
+  if opts["pitch"] is not None:
+    outs = [set_pitch(z, opts["pitch"], bins, config["pitch_min_midi"])
+            for z in outs]
   return outs, descriptions, alignment
 
 
@@ -688,6 +866,11 @@ def _check_args(command, args, opts):
                      f"{len(args)}: {' '.join(args) or '(none)'}")
   if opts["align"] not in ALIGN_MODES:
     raise ValueError(f"--align must be one of {', '.join(ALIGN_MODES)}")
+  if opts["pitch"] is not None and command == "mean":
+    raise ValueError("--pitch is not for mean")
+  if opts["pitch"] is not None and opts["pitches"]:
+    raise ValueError("give --pitch (one pitch for every output) or --pitches "
+                     "(one group of inputs per pitch), not both")
 
 
 def make_mean(model_dir, data_dir, output, split="train", max_files=None,
@@ -753,6 +936,9 @@ def run_command(command, args, model_dir, output_dir=None, loaded=None,
   saved = config_lib.load_saved(model_dir)
   encode_lib.check_autoencoder(saved, model_dir)
   width = encode_lib.embedding_width(saved)
+  bins = int(saved.get("pitch_bins") or 0)
+  if opts["pitch"] is not None:
+    check_pitch(opts["pitch"], bins, saved["pitch_min_midi"])
 
   # Everything that can fail cheaply fails before the model loads.
   groups = _groups(command, args, _pitches(opts["pitches"]))
@@ -780,14 +966,14 @@ def run_command(command, args, model_dir, output_dir=None, loaded=None,
   model, config, step, ckpt = loaded or encode_lib.load_autoencoder(
       model_dir, opts["checkpoint"])
   rate, hop = int(config["sample_rate"]), int(config["hop_length"])
-  frame_rate = rate / hop
+  frame_rate = encode_lib.frame_rate(config)
   all_z, all_paths, all_temps, outputs, group_info = [], [], [], [], []
   for pitch, paths, preloaded, wavs, mixes in plan:
     inputs = [_load_input(model, config, p, z)
               for p, z in zip(paths, preloaded)]
     zs = [z for z, _, _ in inputs]
-    made, descriptions, alignment = _make(command, zs, opts, frame_rate,
-                                          stats, paths)
+    made, descriptions, alignment = _make(command, zs, opts, config, stats,
+                                          paths)
     length = alignment["frames"] * hop
     for i, (z, desc) in enumerate(zip(made, descriptions)):
       entry = dict(file=os.path.basename(wavs[i]), pitch=pitch, index=i)
@@ -835,6 +1021,9 @@ def run_command(command, args, model_dir, output_dir=None, loaded=None,
       hop_length=hop, frame_rate=frame_rate, seed=int(opts["seed"]),
       batch_size=int(opts["batch_size"]),
       seconds_taken=round(taken, 3),
+      pitch_conditioning=dict(
+          pitch_bins=bins, pitch_min_midi=saved["pitch_min_midi"],
+          rule=PITCH_RULES[command], pitch=opts["pitch"]) if bins else None,
       groups=group_info, outputs=outputs)
   files.write_json(json_path, info)
   return info
@@ -858,6 +1047,10 @@ def _define_flags():
                        "points per square edge, ends included.")
   flags.DEFINE_string("pitches", None, "grid/multigrid: MIDI pitches "
                       "P1,P2,...; every input path holds {pitch}.")
+  flags.DEFINE_float("pitch", None, "Pitch-conditioned models: play every "
+                     "output at this MIDI pitch (fractional allowed) instead "
+                     "of the pitch its command keeps; unvoiced frames stay "
+                     "unvoiced.")
   flags.DEFINE_string("factor", DEFAULTS["factor"], "scale/caricature: F or "
                       "F1,F2,... (one output each).")
   flags.DEFINE_string("sigma", DEFAULTS["sigma"], "noise: sigma(s) in "
@@ -895,12 +1088,7 @@ def main(argv):
     return 1
   command, args = argv[1], argv[2:]
   options = {k: getattr(f, k) for k in DEFAULTS if k != "progress"}
-  try:
-    info = run_command(command, args, f.model_dir, f.output_dir, **options)
-  except (audio.AudioError, config_lib.ConfigError, ValueError,
-          FileNotFoundError, FileExistsError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  info = run_command(command, args, f.model_dir, f.output_dir, **options)
   if command == "mean":
     print(info["output"])
   else:
@@ -912,10 +1100,8 @@ def main(argv):
 
 def run():
   """Console-script entry point (`wavenet-latent`)."""
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  encode_lib.set_usage(__doc__)
-  app.run(main)
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

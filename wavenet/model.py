@@ -278,27 +278,35 @@ class WaveNet(keras.Model):
     return pitch.periods(embeddings[..., self.bottleneck_width:],
                          float(self.sample_rate), self.pitch_min_midi)
 
-  def call(self, codes, state=(), training=False):
+  def call(self, codes, state=(), training=False, seed=None):
     """Teacher-forced logits `[batch, samples, q_levels]` and state `()`.
 
     The autoencoder encodes the same window it decodes. In training with
     `input_jitter = k > 0`, the decoder reads every code moved by a uniform
     random offset in `[-k, k]` (the encoder and the targets stay clean), so
     it learns to continue a past that holds errors like its own samples.
+    The offsets are drawn from `seed` (int64 `[2]`, see `jitter_codes`); the
+    trainer passes one per step so that a resumed run draws the same ones.
     """
     del state  # stateless
     codes = tf.convert_to_tensor(codes, tf.int32)
     embeddings = self.encode(codes) if self.conditioned else None
     if training and self.input_jitter:
-      codes = jitter_codes(codes, self.input_jitter, self.q_levels)
+      codes = jitter_codes(codes, self.input_jitter, self.q_levels, seed)
     return self.decode_logits(codes, embeddings), ()
 
 
-def jitter_codes(codes, max_offset, q_levels):
+def jitter_codes(codes, max_offset, q_levels, seed=None):
   """Codes `[batch, samples]` each moved by a uniform integer offset in
-  `[-max_offset, max_offset]`, kept inside `[0, q_levels)`."""
-  offsets = tf.random.uniform(tf.shape(codes), -max_offset, max_offset + 1,
-                              dtype=tf.int32)
+  `[-max_offset, max_offset]`, kept inside `[0, q_levels)`.
+
+  With `seed` (int `[2]`) the offsets are a pure function of it (stateless
+  RNG); without, they come from TF's global random state.
+  """
+  shape, low, high = tf.shape(codes), -max_offset, max_offset + 1
+  offsets = (tf.random.uniform(shape, low, high, dtype=tf.int32)
+             if seed is None else tf.random.stateless_uniform(
+                 shape, seed, low, high, dtype=tf.int32))
   return tf.clip_by_value(codes + offsets, 0, q_levels - 1)
 
 

@@ -13,16 +13,21 @@ works and `encode` needs nothing but audio:
 - `pitch_bins`: f0 in Hz -> a "two-hot" vector over semitone bins (MIDI
   pitches `min_midi .. min_midi + bins - 1`): the two nearest bins share the
   weight linearly, so the vector sums to 1 and keeps cents; unvoiced frames
-  and pitches out of range are all zeros.
+  and pitches out of range are all zeros (`two_hot` does the same from MIDI
+  pitches).
+- `check_training_window`: refuses training windows too short for the YIN
+  window, so that training measures pitch as inference does.
 
-All functions are pure TensorFlow (graph and XLA friendly). Audio may be any
-memoryless transform of the waveform (e.g. mu-law codes scaled to [-1, 1]):
-that keeps the period, which is all YIN measures.
+The signal functions are pure TensorFlow (graph and XLA friendly). Audio may
+be any memoryless transform of the waveform (e.g. mu-law codes scaled to
+[-1, 1]): that keeps the period, which is all YIN measures.
 """
 
 import math
 
 import tensorflow as tf
+
+from common import config as config_lib
 
 DEFAULT_FRAME_LENGTH = 2048   # samples of the YIN window (128 ms at 16 kHz)
 DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
@@ -45,6 +50,69 @@ def hz_to_midi(hz):
   return 69.0 + 12.0 * tf.math.log(hz / 440.0) / math.log(2.0)
 
 
+def yin_reach(hop_length: int,
+              frame_length: int = DEFAULT_FRAME_LENGTH) -> int:
+  """Samples a frame's YIN window reaches before the frame's first sample.
+
+  Frame `f` (samples `[f * hop, (f + 1) * hop)`) is measured over samples
+  `[f * hop - reach, f * hop - reach + frame_length)`, `reach =
+  frame_length // 2 - hop_length // 2` (negative if the window starts
+  inside the frame).
+  """
+  return int(frame_length) // 2 - int(hop_length) // 2
+
+
+def min_training_window(hop_length: int,
+                        frame_length: int = DEFAULT_FRAME_LENGTH) -> int:
+  """The shortest window (samples) holding one frame's whole YIN window.
+
+  Frames start at multiples of `hop_length` in the window, so the first
+  frame whose YIN window starts inside it is `f = ceil(reach / hop)`
+  (`yin_reach`; 0 if the reach is negative), and that window ends at `f *
+  hop - reach + frame_length`. Hop 512 with the 2048-sample window: 2304
+  (frame 2 reads samples 256 .. 2303); hop 32: 2064.
+  """
+  reach = yin_reach(hop_length, frame_length)
+  first = max(0, -(-reach // int(hop_length)))
+  return first * int(hop_length) - reach + int(frame_length)
+
+
+def check_training_window(config) -> None:
+  """Refuses a pitch-conditioned config whose training windows are too short.
+
+  A pitch-conditioned autoencoder measures each frame's pitch over a
+  `DEFAULT_FRAME_LENGTH`-sample YIN window centred on the frame (`yin_f0`).
+  At inference it encodes whole notes, so inner frames read only audio; in
+  training it encodes each `seq_len`-sample window alone, and where a YIN
+  window reaches past the window's ends it reads zeros. Below
+  `min_training_window` not one frame of a training window is measured as
+  at inference (at seq_len 1,024 and hop 512, half of every YIN window is
+  padding), so the decoder would learn from pitch features it never meets.
+  For training only: a saved model is never refused for generation.
+
+  Args:
+    config: a flat wavenet config (`pitch_bins`, `hop_length`, `seq_len`);
+      without pitch conditioning (`pitch_bins` 0 or absent) nothing is
+      checked.
+
+  Raises:
+    common.config.ConfigError (a ValueError): one line naming `seq_len`,
+    the minimum and the flag that fixes it.
+  """
+  bins = int(config.get("pitch_bins") or 0)
+  if not bins:
+    return
+  seq_len = int(config["seq_len"])
+  need = min_training_window(int(config["hop_length"]))
+  if seq_len < need:
+    raise config_lib.ConfigError(
+        f"seq_len={seq_len} is too short for pitch conditioning "
+        f"(pitch_bins={bins}): a training window needs {need} samples "
+        f"(hop_length={config['hop_length']}) to hold one frame's whole "
+        f"{DEFAULT_FRAME_LENGTH}-sample YIN pitch window, else training "
+        f"measures pitch on padding; set --seq_len={need} or more")
+
+
 def _frames(audio, hop_length, frame_length):
   """`[batch, samples]` -> `[batch, ceil(samples / hop), frame_length]`.
 
@@ -54,7 +122,7 @@ def _frames(audio, hop_length, frame_length):
   """
   samples = tf.shape(audio)[1]
   frames = (samples + hop_length - 1) // hop_length
-  left = frame_length // 2 - hop_length // 2
+  left = yin_reach(hop_length, frame_length)
   right = frames * hop_length + frame_length - samples - left
   # A frame longer than the hop reaches `left` samples before the start.
   pad_left = max(left, 0)
@@ -158,28 +226,38 @@ def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
   return tf.where(voiced, sample_rate / period, 0.0)
 
 
+def two_hot(midi, bins, min_midi):
+  """MIDI pitches `[...]` (fractional) -> two-hots over semitones `[..., bins]`.
+
+  Bin `i` is MIDI pitch `min_midi + i`; a pitch between two bins splits its
+  weight linearly (60.25 -> 0.75 on bin 60, 0.25 on bin 61), so the vector
+  sums to 1 and keeps cents. Zeros outside the bins.
+  """
+  position = tf.convert_to_tensor(midi, tf.float32) - float(min_midi)
+  low = tf.floor(position)
+  upper = position - low
+  inside = (position >= 0.0) & (position <= bins - 1.0)
+  # tf.one_hot gives zeros for an index of -1 or `bins`.
+  index = tf.where(inside, tf.cast(low, tf.int32), -1)
+  return (tf.one_hot(index, bins) * (1.0 - upper)[..., None] +
+          tf.one_hot(tf.where(inside, index + 1, -1), bins) *
+          upper[..., None])
+
+
 def pitch_bins(f0, bins, min_midi):
   """f0 in Hz `[...]` -> a two-hot over `bins` semitone bins `[..., bins]`.
 
-  Bin `i` is MIDI pitch `min_midi + i`; a pitch between two bins splits its
-  weight linearly. Zeros where `f0 <= 0` (unvoiced) or outside the bins.
+  `two_hot` of the f0's MIDI pitch; zeros where `f0 <= 0` (unvoiced) or
+  outside the bins.
   """
   f0 = tf.convert_to_tensor(f0, tf.float32)
   voiced = f0 > 0.0
-  position = hz_to_midi(tf.where(voiced, f0, 1.0)) - float(min_midi)
-  low = tf.floor(position)
-  upper = position - low
-  index = tf.cast(low, tf.int32)
-  inside = voiced & (position >= 0.0) & (position <= bins - 1.0)
-  # tf.one_hot gives zeros for an index of -1 or `bins`.
-  index = tf.where(inside, index, -1)
-  two_hot = (tf.one_hot(index, bins) * (1.0 - upper)[..., None] +
-             tf.one_hot(tf.where(inside, index + 1, -1), bins) *
-             upper[..., None])
-  return two_hot
+  midi = tf.where(voiced, hz_to_midi(tf.where(voiced, f0, 1.0)),
+                  float(min_midi) - 1.0)  # below the bins: zeros
+  return two_hot(midi, bins, min_midi)
 
 
-def periods(two_hot, sample_rate, min_midi):
+def periods(two_hots, sample_rate, min_midi):
   """Pitch two-hots `[..., bins]` -> pitch periods in samples `[...]`.
 
   The pitch is the weighted mean bin (so a two-hot gives back its cents, and
@@ -187,10 +265,10 @@ def periods(two_hot, sample_rate, min_midi):
   embeddings may hold anything); 0 where the weights sum to less than 0.5
   (unvoiced). So a period is at most that of the lowest bin.
   """
-  two_hot = tf.convert_to_tensor(two_hot, tf.float32)
-  index = tf.cast(tf.range(tf.shape(two_hot)[-1]), tf.float32)
-  weight = tf.reduce_sum(two_hot, axis=-1)
-  mean = tf.reduce_sum(two_hot * index, axis=-1) / tf.maximum(weight, 1e-6)
+  two_hots = tf.convert_to_tensor(two_hots, tf.float32)
+  index = tf.cast(tf.range(tf.shape(two_hots)[-1]), tf.float32)
+  weight = tf.reduce_sum(two_hots, axis=-1)
+  mean = tf.reduce_sum(two_hots * index, axis=-1) / tf.maximum(weight, 1e-6)
   midi = float(min_midi) + tf.clip_by_value(mean, 0.0, index[-1])
   hz = 440.0 * tf.pow(2.0, (midi - 69.0) / 12.0)
   return tf.where(weight >= 0.5, sample_rate / hz, 0.0)

@@ -35,7 +35,6 @@ import threading
 
 import numpy as np
 
-from common import audio
 from common import config as config_lib
 from common import files
 from common import generation
@@ -322,6 +321,9 @@ def synthesize_files(model_dir, output_dir, embeddings=None, inputs=None,
     raise ValueError("give exactly one of --embeddings, --input or "
                      "--seconds")
   saved = config_lib.load_saved(model_dir)
+  if saved.get("family", "wavenet") != "wavenet":
+    raise ValueError(f"{model_dir}: is a {saved.get('family')} model; "
+                     f"wavenet.synthesize needs a WaveNet")
   conditioned = saved.get("conditioning") == "encoder"
   if seconds is not None and conditioned:
     raise ValueError(f"{model_dir}: is an autoencoder; it decodes "
@@ -430,16 +432,11 @@ def main(argv):
           file=sys.stderr)
     return 1
   f = flags.FLAGS
-  try:
-    paths = synthesize_files(
-        f.model_dir, f.output_dir, embeddings=f.embeddings, inputs=f.input,
-        seconds=f.seconds, num_seqs=f.num_seqs, batch_size=f.batch_size,
-        temperature=f.temperature, seed=f.seed, checkpoint=f.checkpoint,
-        name=f.name, overwrite=f.overwrite, transpose=f.transpose)
-  except (audio.AudioError, config_lib.ConfigError, ValueError,
-          FileNotFoundError, FileExistsError) as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  paths = synthesize_files(
+      f.model_dir, f.output_dir, embeddings=f.embeddings, inputs=f.input,
+      seconds=f.seconds, num_seqs=f.num_seqs, batch_size=f.batch_size,
+      temperature=f.temperature, seed=f.seed, checkpoint=f.checkpoint,
+      name=f.name, overwrite=f.overwrite, transpose=f.transpose)
   for path in paths:
     print(path)
   return 0
@@ -447,10 +444,8 @@ def main(argv):
 
 def run():
   """Console-script entry point (`wavenet-synthesize`)."""
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  encode_lib.set_usage(__doc__)
-  app.run(main)
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

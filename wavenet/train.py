@@ -9,7 +9,6 @@ summaries are reconstructions of training crops (autoencoder) or short
 unconditional generations (`conditioning: none`).
 """
 
-from absl import app
 import tensorflow as tf
 
 from common import quantization
@@ -39,8 +38,7 @@ def main(argv):
 
 
 def run():
-  train_cli.define_flags("wavenet", "small")
-  app.run(main)
+  train_cli.run("wavenet", "small", main, __doc__)
 
 
 if __name__ == "__main__":

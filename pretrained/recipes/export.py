@@ -9,9 +9,7 @@ data_settings.json, so the shipped model says what data it expects.
 """
 
 import os
-import sys
 
-from absl import app
 from absl import flags
 
 flags.DEFINE_string("model_dir", None, "A directory written by a train "
@@ -32,12 +30,8 @@ def main(argv):
   from eval import families  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   family = config_lib.load_saved(f.model_dir)["family"]
-  try:
-    checkpoint.export(f.model_dir, f.output_dir, families.build_fn(family),
-                      f.checkpoint, overwrite=f.overwrite)
-  except FileExistsError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
+  checkpoint.export(f.model_dir, f.output_dir, families.build_fn(family),
+                    f.checkpoint, overwrite=f.overwrite)
   if f.data_dir:
     manifest = files.read_json(os.path.join(f.data_dir, "manifest.json"))
     files.write_json(os.path.join(f.output_dir, "data_settings.json"),
@@ -49,4 +43,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(lambda argv: sys.exit(main(argv)))
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, doc=__doc__)

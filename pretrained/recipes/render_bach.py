@@ -356,7 +356,8 @@ def main(argv):
                       soundfont=f.soundfont)
     return
   if not f.output_dir:
-    raise SystemExit('--output_dir (or --clips_dir / --list_held_out) is required')
+    raise SystemExit('error: --output_dir (or --clips_dir / --list_held_out) '
+                     'is required; see --help')
   render_bach(f.output_dir, num_pieces=f.num_pieces, sample_rate=f.sample_rate,
               seed=f.seed, programs=programs, tempo_min=f.tempo_min,
               tempo_max=f.tempo_max, peak_db=f.peak_db, soundfont=f.soundfont,
@@ -383,6 +384,5 @@ def _define_flags():
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__)

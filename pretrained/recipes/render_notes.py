@@ -57,10 +57,11 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import tempfile
 from typing import Iterable, Sequence
 
 import numpy as np
+
+from common import files
 
 # ---------------------------------------------------------------------------
 # Shared helpers (render_bach imports these).
@@ -161,40 +162,21 @@ def to_mono(audio: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
   return np.ascontiguousarray(x, dtype=np.float32)
 
 
-def _mkstemp_beside(path: str, suffix: str) -> str:
-  """A temp file in the folder of ``path`` with normal (umask) permissions."""
-  out_dir = os.path.dirname(os.path.abspath(path))
-  os.makedirs(out_dir, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix=suffix, dir=out_dir)
-  os.close(fd)
-  umask = os.umask(0)
-  os.umask(umask)
-  os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files
-  return tmp
-
-
 def write_audio_atomic(path: str, audio: np.ndarray, sample_rate: int):
-  """Writes 16-bit mono WAV or FLAC (by extension) via a temp file + rename."""
+  """Writes 16-bit mono WAV or FLAC (by extension) atomically (fsynced)."""
   import soundfile as sf  # pylint: disable=g-import-not-at-top
-  ext = os.path.splitext(path)[1].lower()
-  fmt = {'.wav': 'WAV', '.flac': 'FLAC'}[ext]
-  tmp = _mkstemp_beside(path, ext)
-  try:
+  fmt = {'.wav': 'WAV', '.flac': 'FLAC'}[os.path.splitext(path)[1].lower()]
+  with files.atomic_path(path) as tmp:
     sf.write(tmp, np.clip(audio, -1.0, 1.0), sample_rate, subtype='PCM_16',
              format=fmt)
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.remove(tmp)
-    raise
 
 
 def write_json_atomic(path: str, obj):
-  tmp = _mkstemp_beside(path, '.json')
-  with open(tmp, 'w') as f:
-    json.dump(obj, f, indent=1)
-    f.write('\n')
-  os.replace(tmp, path)
+  """Writes `obj` as JSON atomically (fsynced)."""
+  with files.atomic_path(path) as tmp:
+    with open(tmp, 'w') as f:
+      json.dump(obj, f, indent=1)
+      f.write('\n')
 
 
 # ---------------------------------------------------------------------------
@@ -434,7 +416,8 @@ def main(argv):
     render_note_clips(f.clips_dir, soundfont=f.soundfont, gain=f.gain)
     return
   if not f.output_dir:
-    raise SystemExit('--output_dir (or --clips_dir / --list_programs) is required')
+    raise SystemExit('error: --output_dir (or --clips_dir / --list_programs) '
+                     'is required; see --help')
   render_notes(
       f.output_dir,
       programs=parse_int_list(f.programs) or DEFAULT_PROGRAMS,
@@ -471,6 +454,5 @@ def _define_flags():
 
 
 if __name__ == '__main__':
-  from absl import app  # pylint: disable=g-import-not-at-top
-  _define_flags()
-  app.run(main)
+  from common import cli  # pylint: disable=g-import-not-at-top
+  cli.run(main, _define_flags, __doc__)

@@ -24,12 +24,20 @@
 #      running resyntheses stop slipping to other harmonics. Its validation
 #      NLL (on clean inputs) rises, so the last step (2,400) is exported,
 #      not the best-validation one.
+# Since the shipped model was made, training refuses pitch-conditioned windows
+# shorter than one whole YIN window (2,304 samples at hop 512; the shipped
+# stages 3-6 ran at 1,024, so half of each window's pitch frames read
+# padding), and `lr_schedule=constant` really is constant (stages 5-6 ran
+# with the default exponential decay, 0.5 per 20,000 steps, i.e. the rate
+# fell 7 % over stage 6). This recipe therefore trains the pitch stages on
+# 2,304-sample windows and no longer remakes the shipped weights exactly.
 # Re-running resumes where it stopped. STEPS=... trains stage 1 longer; then
 # remove runs/wavenet_notes_{1024,pitch,period,yin,jitter} to redo the later stages.
 . "$(dirname "$0")/setup.sh"
 STEPS=${STEPS:-20000}
 LOG="--checkpoint_every=200 --validate_every=400 --val_batches=8"
 SHORT="--set=batch_size=16 --set=seq_len=1024 --set=lr_schedule=piecewise"
+PITCH_WINDOW="--set=batch_size=16 --set=seq_len=2304"
 $PY -m pretrained.recipes.render_notes --output_dir=$DATA/notes_wav \
   --programs=0,4,11,19,24,32,40,42,56,65,73,80 --pitches=36-84 --pitch_step=2 --velocities=75,100,127
 $PY -m common.prepare --input=$DATA/notes_wav --output_dir=$DATA/notes --chunk_seconds=4 \
@@ -41,19 +49,19 @@ $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_1024
   --config=small --init_from=$RUNS/wavenet_notes --num_steps=5200 $LOG $SHORT \
   '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0003,0.0001]'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_pitch \
-  --config=small --init_from=$RUNS/wavenet_notes_1024 --num_steps=3200 $LOG $SHORT \
+  --config=small --init_from=$RUNS/wavenet_notes_1024 --num_steps=3200 $LOG $PITCH_WINDOW --set=lr_schedule=piecewise \
   --set=pitch_bins=73 '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_period \
-  --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=4400 $LOG $SHORT \
+  --config=small --init_from=$RUNS/wavenet_notes_pitch --num_steps=4400 $LOG $PITCH_WINDOW --set=lr_schedule=piecewise \
   --set=pitch_bins=73 --set=pitch_period_input=true \
   '--set=lr_boundaries=[3000]' '--set=lr_values=[0.0005,0.0002]'
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_yin \
   --config=small --init_from=$RUNS/wavenet_notes_period --num_steps=2000 $LOG \
-  --set=batch_size=16 --set=seq_len=1024 --set=pitch_bins=73 --set=pitch_period_input=true \
+  $PITCH_WINDOW --set=pitch_bins=73 --set=pitch_period_input=true \
   --set=lr_schedule=constant --set=learning_rate=0.0002
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes_jitter \
   --config=small --init_from=$RUNS/wavenet_notes_yin --num_steps=2400 $LOG \
-  --set=batch_size=16 --set=seq_len=1024 --set=pitch_bins=73 --set=pitch_period_input=true \
+  $PITCH_WINDOW --set=pitch_bins=73 --set=pitch_period_input=true \
   --set=input_jitter=2 --set=lr_schedule=constant --set=learning_rate=0.0002
 $PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_notes_jitter --checkpoint=last \
   --output_dir=pretrained/wavenet_notes --data_dir=$DATA/notes --overwrite
