@@ -10,9 +10,13 @@ STAMP := $(VENV)/.installed
 demo: $(STAMP)
 	$(PY) -m eval.demo $(ARGS)
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per
+# worker at a time (session fixtures are made once per worker).
+TEST_WORKERS ?= 2
+
 test: $(STAMP)
 	sh scripts/system_deps.sh test
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist=loadfile $(ARGS)
 
 install: $(STAMP)
 

@@ -4,7 +4,8 @@ A model directory written by `common.trainer` holds:
 
     config.json            the full config (model, training, data settings)
     checkpoints/ckpt-N.*   the last `keep_checkpoints` training checkpoints
-                           (model, optimizer, step, data iterator)
+                           (model, optimizer, step, best-validation record,
+                           corpus fingerprint)
     best/ckpt-N.*          the checkpoint with the best validation NLL
     best.json              its step and validation NLL
     train/, val/           TensorBoard event files
@@ -21,7 +22,7 @@ A pretrained model directory (see `export`) needs only config.json and
 
 Loading is all or nothing (`restore`): a checkpoint must hold exactly the
 variables of the object it is restored into (below each of that object's
-names, e.g. `model`; a training checkpoint's optimizer and iterator are
+names, e.g. `model`; a training checkpoint's optimizer and bookkeeping are
 ignored by an object that holds only `model`), with the same shapes, or it
 is refused naming them. A checkpoint that cannot be read (a truncated or
 garbled file: TF checks a CRC32C of the index blocks and of every tensor)
@@ -386,7 +387,7 @@ def export(model_dir, out_dir, build_model, which="best", overwrite=False):
   """Writes config.json + weights/ (model variables only) to `out_dir`.
 
   This is how the small models in `pretrained/` are made: no optimizer
-  state, no data iterator, so they stay small.
+  state, no training bookkeeping, so they stay small.
   """
   if os.path.exists(os.path.join(out_dir, WEIGHTS)) and not overwrite:
     raise FileExistsError(f"{out_dir}: already holds weights; pass "

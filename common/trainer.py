@@ -70,25 +70,6 @@ from common import files
 from common import model_api
 
 LN2 = math.log(2.0)
-# Keys that may change between runs of the same model directory: the
-# bookkeeping, and the optimization schedule (e.g. resume with a lower
-# learning rate). The model and the data may not change.
-RESUMABLE_KEYS = ("num_steps", "checkpoint_every", "keep_checkpoints",
-                  "validate_every", "val_batches", "early_stopping_patience",
-                  "summary_every", "audio_summary_every",
-                  "audio_summary_seconds", "jit_compile", "learning_rate",
-                  "lr_schedule", "lr_boundaries", "lr_values",
-                  "lr_decay_steps", "lr_decay_rate", "lr_warmup_steps",
-                  "min_learning_rate", "grad_clip_norm")
-# Keys a fine-tuned run (`init_from`) may also change: how it is fed. The
-# model's shape and the codes it reads (sample rate, quantization) may not.
-FINE_TUNE_KEYS = RESUMABLE_KEYS + ("batch_size", "seq_len", "num_windows",
-                                   "seed", "shuffle_buffer", "input_jitter")
-# Keys a fine-tuned run may also switch on because they only add inputs to
-# the model (the WaveNet autoencoder's pitch conditioning and period input):
-# the weights that read the new inputs start at zero, so the new model
-# starts as the source. `pitch_min_midi` may change only with `pitch_bins`.
-ADDED_INPUT_KEYS = ("pitch_bins", "pitch_min_midi", "pitch_period_input")
 INIT_NAME = "init.json"
 
 
@@ -156,18 +137,18 @@ def learning_rate(config, step):
   """
   step = tf.cast(step, tf.float32)
   base = float(config["learning_rate"])
-  if config.get("lr_schedule", "exponential") == "piecewise":
+  if config["lr_schedule"] == "piecewise":
     bounds = [float(b) for b in config["lr_boundaries"]]
     values = [float(v) for v in config["lr_values"]] or [base]
     lr = tf.constant(values[0])
     for bound, value in zip(bounds, values[1:]):
       lr = tf.where(step >= bound, value, lr)
-  elif config["lr_decay_steps"]:
+  elif config["lr_schedule"] == "exponential" and config["lr_decay_steps"]:
     lr = base * tf.pow(float(config["lr_decay_rate"]),
                        step / float(config["lr_decay_steps"]))
   else:
     lr = tf.constant(base)
-  warmup = float(config.get("lr_warmup_steps") or 0)
+  warmup = float(config["lr_warmup_steps"])
   if warmup:
     lr = lr * tf.minimum(1.0, (step + 1.0) / warmup)
   return tf.maximum(lr, float(config["min_learning_rate"]))
@@ -202,7 +183,7 @@ def _check_resume_config(model_dir, config):
   if not os.path.exists(os.path.join(model_dir, config_lib.CONFIG_NAME)):
     return
   detail = _config_diff(config_lib.load_saved(model_dir), config,
-                        RESUMABLE_KEYS)
+                        config_lib.resumable_keys(config["family"]))
   if detail:
     raise TrainingError(
         f"{model_dir}: holds a model trained with another config ({detail}); "
@@ -293,7 +274,7 @@ def make_train_step(model, optimizer, config, strategy):
   # XLA fuses the many small ops of a WaveNet step (about 1.5x on CPU); the
   # cross-replica reduction of a distributed step stays outside it, so only a
   # single-replica step is compiled.
-  jit = bool(config.get("jit_compile")) and replicas == 1
+  jit = bool(config["jit_compile"]) and replicas == 1
   takes_seed = model_api.takes_seed(model)
 
   def replica_step(window, state, key):
@@ -376,8 +357,8 @@ def fine_tune_source(config, init_from):
 
   `init_from` is a model directory (a run or a `pretrained/` export; its
   best checkpoint) or a checkpoint path prefix inside one. Its config must
-  equal `config` except for `FINE_TUNE_KEYS`, and a model without pitch
-  conditioning may gain it (`ADDED_INPUT_KEYS`).
+  equal `config` except for the family's fine-tune keys, and it may gain the
+  inputs its schema declares addable (`config.added_input_keys`).
 
   Returns:
     (checkpoint path prefix, the source's config).
@@ -395,16 +376,19 @@ def fine_tune_source(config, init_from):
     source = config_lib.load_saved(source_dir)
   except (OSError, config_lib.ConfigError) as e:
     raise TrainingError(f"{init_from}: cannot fine-tune from it: {e}") from e
-  detail = _config_diff(source, config, FINE_TUNE_KEYS + ADDED_INPUT_KEYS)
+  family = config["family"]
+  fine_tune_keys = config_lib.fine_tune_keys(family)
+  added_input_keys = config_lib.added_input_keys(family)
+  detail = _config_diff(source, config, fine_tune_keys + added_input_keys)
   if detail:
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
-  switched = [k for k in ADDED_INPUT_KEYS
-              if source.get(k) != config.get(k) and (
-                  source.get("pitch_bins" if k == "pitch_min_midi" else k))]
+  keys = config_lib.keys(family)
+  switched = [k for k in added_input_keys
+              if source[k] != config[k] and source[keys[k].with_key or k]]
   if switched:
     raise TrainingError(
-        f"{init_from}: {_config_diff(source, config, FINE_TUNE_KEYS)}: an "
+        f"{init_from}: {_config_diff(source, config, fine_tune_keys)}: an "
         f"input the model has cannot change; fine-tuning can only add "
         f"pitch inputs")
   path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
@@ -417,7 +401,7 @@ def init_weights(model, path, source_model=None):
   """Copies the model weights of checkpoint `path` into `model`.
 
   With `source_model` (the source's own architecture, when `model` adds
-  inputs: see `ADDED_INPUT_KEYS`) the checkpoint is read into it and copied
+  inputs: see `config.added_input_keys`) the checkpoint is read into it and copied
   weight by weight: a kernel that gained input rows (axis -2) gets the
   source's rows first and zeros for the new ones, so `model` starts out
   computing exactly what the source did.
@@ -430,12 +414,10 @@ def init_weights(model, path, source_model=None):
   """
   step = tf.Variable(0, dtype=tf.int64, name="step")
   target = model if source_model is None else source_model
-  status = tf.train.Checkpoint(model=target, step=step).read(path)
   try:
-    status.expect_partial().assert_existing_objects_matched()
-  except AssertionError as e:
-    raise TrainingError(f"{path}: does not hold all of this model's "
-                        f"weights") from e
+    ckpt_lib.restore(tf.train.Checkpoint(model=target, step=step), path)
+  except ckpt_lib.CheckpointError as e:
+    raise TrainingError(str(e)) from None
   if source_model is not None:
     _grow_weights(source_model, model, path)
   return dict(checkpoint=os.path.abspath(path), step=int(step.numpy()))
@@ -487,11 +469,13 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     TrainingError, config.ConfigError: with a one-line reason.
     Interrupted: SIGINT/SIGTERM, after saving a checkpoint.
   """
+  config = config_lib.validated(config)
   manifest = data_lib.manifest(data_dir)
   config = config_lib.with_data_settings(
       config, manifest["settings"], os.path.join(data_dir, "manifest.json"))
-  resuming = tf.train.latest_checkpoint(
-      os.path.join(model_dir, ckpt_lib.CHECKPOINTS)) is not None
+  config_lib.check_training(config)
+  resuming = bool(ckpt_lib.checkpoint_paths(
+      os.path.join(model_dir, ckpt_lib.CHECKPOINTS)))
   if resuming:
     _check_resume_config(model_dir, config)
   init_path, init_config = (fine_tune_source(config, init_from)
@@ -547,7 +531,8 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
     log(f"resumed from {restored} (step {int(step)})")
   elif init_path:
     source_model = None
-    if _config_diff(init_config, config, FINE_TUNE_KEYS):
+    if _config_diff(init_config, config,
+                    config_lib.fine_tune_keys(config["family"])):
       source_model = model_api.build(build_model(init_config))
     source = init_weights(model, init_path, source_model)
     if chief:

@@ -35,10 +35,11 @@ KEYS = (
         "truncated-BPTT length).", min=1, changes=FINE_TUNE),
     Key("num_windows", int, 1, "Consecutive windows per training crop; the "
         "model's state is carried across them.", min=1, changes=FINE_TUNE),
-    Key("seed", int, 0, "Seed of the initial weights and the data order.",
+    Key("seed", int, 0, "Seed of the initial weights, the data order "
+        "(files, shuffling, crops) and input jitter, all drawn per step.",
         min=0, max=2**32 - 1, changes=FINE_TUNE),
-    Key("shuffle_buffer", int, 64, "Corpus chunks held to shuffle the "
-        "training crops.", min=1, changes=FINE_TUNE),
+    Key("shuffle_buffer", int, 64, "Training chunks permuted together "
+        "(each epoch in consecutive blocks of this many).", min=1, changes=FINE_TUNE),
     # Bookkeeping.
     Key("num_steps", int, 100000, "The step to train to (re-running the "
         "command resumes towards it).", min=1, changes=RESUME),

@@ -85,8 +85,9 @@ def _check_report_dir(report_dir, overwrite):
     if not overwrite:
       raise FileExistsError(f"{report_dir}: not empty; pass --overwrite to "
                             "replace the report in it")
+    # An earlier report (of score or compare), or a folder eval.demo claimed.
     if not any(os.path.isfile(os.path.join(report_dir, marker))
-               for marker in ("metrics.json", "results.json")):
+               for marker in ("metrics.json", "results.json", "demo.json")):
       raise ScoreError(f"{report_dir}: not empty and holds no report "
                        f"(no metrics.json); --overwrite only replaces an "
                        f"earlier report: choose an empty --report_dir")

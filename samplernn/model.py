@@ -36,6 +36,7 @@ import math
 import keras
 import tensorflow as tf
 
+from common import config as config_lib
 from common import quantization
 
 RNN_TYPES = ("gru", "lstm")
@@ -542,7 +543,9 @@ class SampleRNN(keras.Model):
 
 
 def build_model(config):
-  """A SampleRNN from a config dict (see the module docstring for keys)."""
+  """A SampleRNN from a config dict, checked by its schema (see
+  docs/config.md)."""
+  config = config_lib.validated(config)
   frame_sizes = frame_sizes_of(config)
   rnn_type = str(config["rnn_type"])
   return SampleRNN(

@@ -203,8 +203,9 @@ def test_fine_tuning_may_add_pitch_conditioning(prepared_corpus, tmp_path):
   trainer.train(config_lib.load("wavenet", "tiny", base), prepared_corpus,
                 source_dir, build, progress=False, log=lambda *_: None)
   # Input jitter (training only) may be switched on at the same time.
+  # Pitch training windows must hold a whole YIN window (2,064 at hop 32).
   pitch = dict(base, pitch_bins=12, pitch_min_midi=60, learning_rate=0.0,
-               min_learning_rate=0.0, input_jitter=1)
+               min_learning_rate=0.0, input_jitter=1, seq_len=2064)
   trainer.train(config_lib.load("wavenet", "tiny", pitch), prepared_corpus,
                 tuned_dir, build, progress=False, log=lambda *_: None,
                 init_from=source_dir)

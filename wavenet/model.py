@@ -2,7 +2,8 @@
 
 `build_model(config)` returns a `WaveNet` implementing `common.model_api`:
 `context_length = 0` (the decoder pads causally), `initial_state(batch) ->
-()`, and `call(codes, state=(), training=False) -> (logits, ())`.
+()`, and `call(codes, state=(), training=False, seed=None) -> (logits, ())`
+(`seed`: the trainer's per-step key of the input jitter's stateless draws).
 
 Design (after magenta/models/nsynth/wavenet/h512_bo16.py):
 
@@ -56,16 +57,10 @@ import keras
 import tensorflow as tf
 
 from common import quantization
+from common import config as config_lib
 from wavenet import layers
 from wavenet import pitch
 
-CONDITIONING = ("encoder", "none")
-
-# Hyper-parameter keys read by this module; presets must set all of them.
-MODEL_KEYS = ("conditioning", "num_layers", "num_stages", "filter_length",
-              "width", "skip_width", "q_levels")
-ENCODER_KEYS = ("ae_num_layers", "ae_num_stages", "ae_filter_length",
-                "ae_width", "bottleneck_width", "hop_length")
 
 
 def dilations(num_layers, num_stages):
@@ -168,38 +163,22 @@ class WaveNet(keras.Model):
 
   def __init__(self, config, **kwargs):
     super().__init__(**kwargs)
-    missing = [k for k in MODEL_KEYS if config.get(k) is None]
-    if config.get("conditioning") not in CONDITIONING:
-      raise ValueError(f"conditioning must be one of {CONDITIONING}, got "
-                       f"{config.get('conditioning')!r}")
+    # `config` is validated by the schema (`wavenet/config_schema.py`).
     self.conditioned = config["conditioning"] == "encoder"
-    if self.conditioned:
-      missing += [k for k in ENCODER_KEYS if config.get(k) is None]
-    if missing:
-      raise ValueError(f"wavenet config lacks {', '.join(missing)}")
     self.q_levels = int(config["q_levels"])
     self.hop_length = int(config["hop_length"]) if self.conditioned else None
     self.bottleneck_width = (int(config["bottleneck_width"])
                              if self.conditioned else None)
     self.filter_length = int(config["filter_length"])
-    self.pitch_bins = int(config.get("pitch_bins") or 0)
-    min_midi = config.get("pitch_min_midi")
-    self.pitch_min_midi = 24 if min_midi is None else int(min_midi)
-    self.sample_rate = config.get("sample_rate")
-    if self.pitch_bins and not self.conditioned:
-      raise ValueError("pitch conditioning (pitch_bins > 0) needs "
-                       "conditioning=encoder")
+    self.pitch_bins = int(config["pitch_bins"])
+    self.pitch_min_midi = int(config["pitch_min_midi"])
+    self.sample_rate = config["sample_rate"]
     if self.pitch_bins and not self.sample_rate:
       raise ValueError("pitch conditioning needs the config's sample_rate")
     self.embedding_width = ((self.bottleneck_width + self.pitch_bins)
                             if self.conditioned else None)
-    self.input_jitter = int(config.get("input_jitter") or 0)
-    if self.input_jitter < 0:
-      raise ValueError(f"input_jitter must be >= 0, got {self.input_jitter}")
-    self.pitch_period_input = bool(config.get("pitch_period_input"))
-    if self.pitch_period_input and not self.pitch_bins:
-      raise ValueError("pitch_period_input needs pitch conditioning "
-                       "(pitch_bins > 0)")
+    self.input_jitter = int(config["input_jitter"])
+    self.pitch_period_input = bool(config["pitch_period_input"])
     self.encoder = None
     if self.conditioned:
       self.encoder = Encoder(
@@ -311,5 +290,6 @@ def jitter_codes(codes, max_offset, q_levels, seed=None):
 
 
 def build_model(config):
-  """A `WaveNet` for a flat config (see wavenet/configs/*.json)."""
-  return WaveNet(dict(config), name="wavenet")
+  """A `WaveNet` for a flat config, checked by its schema (see
+  docs/config.md)."""
+  return WaveNet(config_lib.validated(config), name="wavenet")
