@@ -339,10 +339,15 @@ def _input_keys(inputs):
 def _manifest_to_extend(output_dir, settings):
   """The manifest already in `output_dir` (checked), or a new empty one."""
   path = os.path.join(output_dir, MANIFEST)
+  fresh = dict(version=MANIFEST_VERSION, settings=settings, files=[],
+               skipped=[])
   if not os.path.exists(path):
-    return dict(version=MANIFEST_VERSION, settings=settings, files=[],
-                skipped=[])
+    return fresh
   manifest = files.read_json(path)
+  if not manifest.get("files"):
+    # An earlier run found nothing usable (its manifest only reports what
+    # was skipped): start afresh, so a corrected retry is not refused.
+    return fresh
   if manifest.get("version") != MANIFEST_VERSION:
     raise PrepareError(
         f"{path}: version {manifest.get('version')}, written by an older "

@@ -33,7 +33,8 @@ def define_flags(family, default_preset):
                       f"{', '.join(config_lib.list_presets(family))}) or a "
                       "path to a JSON config file.")
   flags.DEFINE_multi_string("set", [], "Override any config key: "
-                            "--set=dim=512 (value parsed as JSON).")
+                            "--set=dim=512 (value parsed as JSON; every "
+                            "key: docs/config.md)")
   flags.DEFINE_integer("batch_size", None, "Sequences per step (all replicas "
                        "together).")
   flags.DEFINE_integer("seq_len", None, "Samples predicted per training "

@@ -525,6 +525,7 @@ def train(config, data_dir, model_dir, build_model, audio_summary=None,
       os.path.join(model_dir, ckpt_lib.BEST) if chief else os.path.join(
           ckpt_dir, "..", ckpt_lib.BEST), max_to_keep=1, step_counter=step)
   best_path = os.path.join(model_dir, "best.json")
+  _refuse_checkpoints_without_corpus(ckpt_dir, model_dir)
   restored = ckpt_lib.restore_newest(checkpoint, ckpt_dir, log=log)
   if restored:
     _check_corpus(corpus_var.numpy().decode(), corpus, model_dir)
@@ -719,6 +720,23 @@ class _BestVariables:
     self.nll_bits.assign(best["nll_bits"])
     self.nll_nats.assign(best["nll_nats"])
     self.since.assign(best["validations_since"])
+
+
+def _refuse_checkpoints_without_corpus(ckpt_dir, model_dir):
+  """Refuses, in one line, checkpoints written before they recorded their
+  corpus (they cannot resume exactly, and would not fit the checkpoint)."""
+  paths = ckpt_lib.checkpoint_paths(ckpt_dir)
+  if not paths:
+    return
+  try:
+    names = [name for name, _ in tf.train.list_variables(paths[0])]
+  except (tf.errors.OpError, ValueError):
+    return  # unreadable: restore_newest reports it and falls back
+  if not any(name.startswith("corpus/") for name in names):
+    raise TrainingError(
+        f"{paths[0]}: made by an older neuralsynth (it records no corpus), so "
+        f"the run cannot resume exactly; fine-tune from it into a new "
+        f"directory: --init_from={model_dir} --model_dir=NEW_DIR")
 
 
 def _check_corpus(saved, corpus, model_dir):

@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from common import config as config_lib
 from common import quantization
+from samplernn import config_schema
 
 RNN_TYPES = ("gru", "lstm")
 
@@ -47,26 +48,9 @@ RNN_TYPES = ("gru", "lstm")
 
 
 def frame_sizes_of(config):
-  """The frame sizes, largest (top tier) first, validated.
-
-  Args:
-    config: dict with `frame_sizes`, e.g. [16, 64] (any order).
-
-  Returns:
-    tuple of ints, e.g. (64, 16); each divides the one before it.
-  """
-  sizes = config["frame_sizes"]
-  if isinstance(sizes, int):
-    sizes = [sizes]
-  sizes = tuple(sorted((int(s) for s in sizes), reverse=True))
-  if not sizes or sizes[-1] < 1:
-    raise ValueError(f"frame_sizes must be positive ints, got {sizes}")
-  if len(set(sizes)) != len(sizes):
-    raise ValueError(f"frame_sizes must be distinct, got {sizes}")
-  for upper, lower in zip(sizes, sizes[1:]):
-    if upper % lower:
-      raise ValueError(f"frame size {upper} is not a multiple of {lower}")
-  return sizes
+  """The frame sizes, largest (top tier) first, e.g. (64, 16), checked by
+  the schema (`samplernn.config_schema.frame_sizes_top_down`)."""
+  return config_schema.frame_sizes_top_down(config["frame_sizes"])
 
 
 def upsample_ratios(frame_sizes):

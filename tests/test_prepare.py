@@ -445,6 +445,16 @@ def test_nothing_usable_raises(tmp_path):
   (tmp_path / "nothing").mkdir()
   with pytest.raises(prepare.PrepareError, match="no usable audio"):
     run([tmp_path / "nothing"], tmp_path / "out2")
+
+
+def test_a_run_that_found_nothing_usable_does_not_block_the_retry(tmp_path):
+  """Files shorter than a chunk: nothing usable. The corrected retry with a
+  shorter chunk is accepted and prepares them."""
+  write_good(str(tmp_path / "src"), ["one.wav", "two.wav", "three.wav"])
+  with pytest.raises(prepare.PrepareError, match="no usable audio"):
+    run([tmp_path / "src"], tmp_path / "out", chunk_seconds=60.0)
+  manifest = run([tmp_path / "src"], tmp_path / "out", chunk_seconds=0.25)
+  assert len(manifest["files"]) == 3 and not manifest["skipped"]
   with pytest.raises(audio.AudioError, match="no such file or folder"):
     run([tmp_path / "missing"], tmp_path / "out3")
 

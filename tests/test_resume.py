@@ -277,6 +277,27 @@ def test_a_failed_start_does_not_block_a_corrected_retry(prepared_corpus,
   assert config_lib.load_saved(str(model_dir))["dim"] == 8
 
 
+def test_a_run_made_before_corpus_fingerprints_is_refused_in_one_line(
+    prepared_corpus, tmp_path):
+  """Its checkpoints record no corpus: refused with the way out (fine-tune),
+  not a variable list."""
+  model_dir = tmp_path / "old_run"
+  train_quietly(toy_config(num_steps=4), prepared_corpus, model_dir)
+  ckpt_dir = model_dir / checkpoint.CHECKPOINTS
+  newest = checkpoint.checkpoint_paths(str(ckpt_dir))[0]
+  model = toy_model.build_model(toy_config())
+  from common import model_api  # pylint: disable=g-import-not-at-top
+  model_api.build(model)
+  old = tf.train.Checkpoint(model=model,
+                            step=tf.Variable(4, dtype=tf.int64))
+  checkpoint.restore(old, newest)
+  shutil.rmtree(ckpt_dir)
+  tf.train.CheckpointManager(old, str(ckpt_dir), 1).save(checkpoint_number=4)
+  with pytest.raises(trainer.TrainingError,
+                     match="older neuralsynth.*--init_from"):
+    train_quietly(toy_config(), prepared_corpus, model_dir)
+
+
 @pytest.fixture(scope="module")
 def other_corpus(tmp_path_factory):
   """Another small corpus (two 1 s tones)."""
