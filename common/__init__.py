@@ -12,6 +12,8 @@ messages below WARNING are hidden with `TF_CPP_MIN_LOG_LEVEL=2`.
 Set `NEURALSYNTH_TF_LOGS=1` to see everything TensorFlow prints.
 """
 
+from __future__ import annotations
+
 import contextlib
 import importlib.abc
 import importlib.machinery
@@ -19,6 +21,8 @@ import os
 import re
 import sys
 import tempfile
+import types
+from typing import Any, Iterator, Sequence
 
 TF_LOGS_ENV = "NEURALSYNTH_TF_LOGS"
 
@@ -44,7 +48,7 @@ def drop_tf_noise(text: bytes) -> bytes:
 
 
 @contextlib.contextmanager
-def _stderr_without_tf_noise():
+def _stderr_without_tf_noise() -> Iterator[None]:
   """Captures file descriptor 2; on exit writes back what is not noise
   (everything, if the body raised)."""
   sys.stderr.flush()
@@ -70,26 +74,32 @@ class _QuietLoader(importlib.abc.Loader):
   """Runs TensorFlow's own loader, then lists its devices (the CUDA probe),
   with stderr captured."""
 
-  def __init__(self, loader):
+  def __init__(self, loader: importlib.abc.Loader) -> None:
     self._loader = loader
 
-  def __getattr__(self, name):  # resource readers etc.: the real loader's
+  def __getattr__(self, name: str) -> Any:
+    """Resource readers etc.: the real loader's."""
     return getattr(self._loader, name)
 
-  def create_module(self, spec):
+  def create_module(self, spec: importlib.machinery.ModuleSpec
+                    ) -> types.ModuleType | None:
     return self._loader.create_module(spec)
 
-  def exec_module(self, module):
+  def exec_module(self, module: types.ModuleType) -> None:
     with _stderr_without_tf_noise():
       self._loader.exec_module(module)
       module.config.list_physical_devices()
-    module.__loader__ = module.__spec__.loader = self._loader
+    module.__loader__ = self._loader
+    if module.__spec__ is not None:  # always, for an imported module
+      module.__spec__.loader = self._loader
 
 
 class _QuietTensorFlowFinder(importlib.abc.MetaPathFinder):
   """Hands the first `import tensorflow` to `_QuietLoader`, then leaves."""
 
-  def find_spec(self, name, path=None, target=None):
+  def find_spec(self, name: str, path: Sequence[str] | None = None,
+                target: types.ModuleType | None = None
+                ) -> importlib.machinery.ModuleSpec | None:
     if name != "tensorflow":
       return None
     sys.meta_path.remove(self)

@@ -7,8 +7,13 @@ deliberately not used: its last release cannot load its ops on TF >= 2.18.
 Nothing here imports TensorFlow, so worker processes stay light.
 """
 
+from __future__ import annotations
+
+import contextlib
 import os
 import struct
+from types import TracebackType
+from typing import Iterable, Iterator
 
 import numpy as np
 import soundfile as sf
@@ -24,7 +29,7 @@ class AudioError(ValueError):
   """A file that cannot be used as audio; the message names file and reason."""
 
 
-def _open(path):
+def _open(path: str) -> sf.SoundFile:
   if not os.path.exists(path):
     raise AudioError(f"{path}: file not found")
   if os.path.getsize(path) == 0:
@@ -36,7 +41,7 @@ def _open(path):
     raise AudioError(f"{path}: not a readable audio file ({reason})") from None
 
 
-def _wav_truncation(path):
+def _wav_truncation(path: str) -> str | None:
   """For RIFF/WAVE files: a reason string if the data chunk is cut short."""
   with open(path, "rb") as f:
     header = f.read(12)
@@ -57,7 +62,7 @@ def _wav_truncation(path):
       f.seek(length + (length & 1), os.SEEK_CUR)
 
 
-def info(path):
+def info(path: str) -> dict:
   """Returns dict(sample_rate, channels, frames, seconds, format, subtype)."""
   with _open(path) as f:
     return dict(sample_rate=f.samplerate, channels=f.channels,
@@ -65,7 +70,8 @@ def info(path):
                 format=f.format, subtype=f.subtype)
 
 
-def stream(path, sample_rate=DEFAULT_SAMPLE_RATE, block_seconds=BLOCK_SECONDS):
+def stream(path: str, sample_rate: int = DEFAULT_SAMPLE_RATE,
+           block_seconds: float = BLOCK_SECONDS) -> Iterator[np.ndarray]:
   """Yields float32 mono blocks `[samples]` of a file at `sample_rate` Hz.
 
   Memory stays bounded by one block whatever the file's length: the file is
@@ -113,7 +119,7 @@ def stream(path, sample_rate=DEFAULT_SAMPLE_RATE, block_seconds=BLOCK_SECONDS):
                        f"frames, only {position} could be decoded")
 
 
-def load(path, sample_rate=DEFAULT_SAMPLE_RATE):
+def load(path: str, sample_rate: int = DEFAULT_SAMPLE_RATE) -> np.ndarray:
   """Reads a whole audio file as float32 mono `[samples]` at `sample_rate` Hz.
 
   Any file soundfile reads: wav (int16/24/32, float), flac, ogg, mp3, any
@@ -122,14 +128,15 @@ def load(path, sample_rate=DEFAULT_SAMPLE_RATE):
   return np.concatenate(list(stream(path, sample_rate)))
 
 
-def _subtype_for(path, subtype):
+def _subtype_for(path: str, subtype: str | None) -> str | None:
   if subtype:
     return subtype
   ext = os.path.splitext(path)[1].lower()
   return {".wav": "PCM_16", ".flac": "PCM_16", ".ogg": "VORBIS"}.get(ext)
 
 
-def save(path, audio, sample_rate, subtype=None):
+def save(path: str, audio: np.ndarray, sample_rate: int,
+         subtype: str | None = None) -> None:
   """Writes float `[samples]` (or `[samples, channels]`) audio atomically.
 
   The format follows the extension (.wav, .flac, .ogg); wav and flac are
@@ -152,38 +159,45 @@ class WavWriter:
   untouched.
   """
 
-  def __init__(self, path, sample_rate, subtype=None):
+  def __init__(self, path: str, sample_rate: int,
+               subtype: str | None = None) -> None:
     self.path = path
     self.sample_rate = int(sample_rate)
     self._subtype = _subtype_for(path, subtype)
-    self._context = None
-    self._file = None
+    self._exits = contextlib.ExitStack()
+    self._file: sf.SoundFile | None = None
     self.samples_written = 0
 
-  def __enter__(self):
-    self._context = files.atomic_path(self.path)
-    tmp = self._context.__enter__()
-    self._file = sf.SoundFile(
-        tmp, "w", samplerate=self.sample_rate, channels=1,
-        subtype=self._subtype,
-        format=os.path.splitext(self.path)[1][1:].upper() or "WAV")
+  def __enter__(self) -> WavWriter:
+    with contextlib.ExitStack() as exits:
+      tmp = exits.enter_context(files.atomic_path(self.path))
+      self._file = exits.enter_context(sf.SoundFile(
+          tmp, "w", samplerate=self.sample_rate, channels=1,
+          subtype=self._subtype,
+          format=os.path.splitext(self.path)[1][1:].upper() or "WAV"))
+      self._exits = exits.pop_all()
     return self
 
-  def write(self, block):
+  def write(self, block: np.ndarray) -> None:
+    """Appends float32 samples `[samples]` (clipped to [-1, 1])."""
+    if self._file is None:
+      raise RuntimeError("WavWriter.write outside its `with` block")
     block = np.clip(np.asarray(block, np.float32).reshape(-1), -1.0, 1.0)
     self._file.write(block)
     self.samples_written += len(block)
 
-  def __exit__(self, exc_type, exc, tb):
-    self._file.close()
-    return self._context.__exit__(exc_type, exc, tb)
+  def __exit__(self, exc_type: type[BaseException] | None,
+               exc: BaseException | None,
+               tb: TracebackType | None) -> bool | None:
+    self._file = None
+    return self._exits.__exit__(exc_type, exc, tb)
 
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif",
                     ".aiff", ".au", ".w64", ".caf")
 
 
-def find_audio_files(paths):
+def find_audio_files(paths: Iterable[str]) -> list[str]:
   """Expands files and folders (recursively) into a sorted list of files.
 
   Folders contribute files with a known audio extension; a file named

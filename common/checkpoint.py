@@ -29,12 +29,14 @@ garbled file: TF checks a CRC32C of the index blocks and of every tensor)
 is reported and the next older one is used (`restore_newest`).
 """
 
+from __future__ import annotations
+
 import collections
 import json
 import os
 import re
 import sys
-from typing import Callable
+from typing import Any, Callable, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -89,12 +91,12 @@ def checkpoint_paths(directory: str) -> list[str]:
           for n in sorted(names, key=_number, reverse=True)]
 
 
-def _number(name):
+def _number(name: str) -> tuple[int, str]:
   match = re.search(r"-(\d+)$", name)
   return (int(match.group(1)), name) if match else (-1, name)
 
 
-def _candidates(model_dir, which):
+def _candidates(model_dir: str, which: str) -> list[str]:
   """Checkpoint prefixes to try for `which`, in order (see `latest`)."""
   if which not in ("last", "best"):
     return [which]
@@ -104,18 +106,18 @@ def _candidates(model_dir, which):
           for path in checkpoint_paths(os.path.join(model_dir, sub))]
 
 
-def latest(model_dir, which="last"):
+def latest(model_dir: str, which: str = "last") -> str | None:
   """Path prefix of a checkpoint: "last", "best", or an explicit prefix.
 
   Falls back from "best" to "last" and from "last" to exported weights.
   Returns None if the directory has none. The newest is named even if it
-  turns out unreadable (`load_model` then uses an older one).
+  turns out unreadable (`load` then uses an older one: `Loaded.path`).
   """
   paths = _candidates(model_dir, which)
   return paths[0] if paths else None
 
 
-def step_of(path):
+def step_of(path: str) -> int:
   """The training step a checkpoint prefix was written at (-1 if unknown)."""
   reader = tf.train.load_checkpoint(path)
   for key in reader.get_variable_to_shape_map():
@@ -127,7 +129,8 @@ def step_of(path):
     return -1
 
 
-def _paths_below(children, root, names):
+def _paths_below(children: Callable[[Any], dict[str, Any]], root: Any,
+                 names: list[str]) -> dict[Any, str]:
   """Breadth-first names of the nodes below `root`'s children `names`.
 
   Args:
@@ -155,12 +158,13 @@ def _paths_below(children, root, names):
   return paths
 
 
-def _listed(names):
+def _listed(names: list[str]) -> str:
   shown = ", ".join(names[:_NAMES_SHOWN])
   return shown + (", ..." if len(names) > _NAMES_SHOWN else "")
 
 
-def _unreadable(path, error):
+def _unreadable(path: str, error: BaseException
+                ) -> UnreadableCheckpointError:
   """UnreadableCheckpointError with the gist of TF's message."""
   lines = str(error).strip().splitlines() or [type(error).__name__]
   # TF prefixes the reason with the op (`{{function_node ...}}`) and, for a
@@ -173,7 +177,8 @@ def _unreadable(path, error):
   return UnreadableCheckpointError(f"{path}: unreadable ({reason})")
 
 
-def _fit(checkpoint, path, reader):
+def _fit(checkpoint: tf.train.Checkpoint, path: str, reader: Any
+         ) -> tuple[list[str], list[str]]:
   """How checkpoint `path` fits `checkpoint`, below the names it holds.
 
   Matches the two object graphs the way `tf.train.Checkpoint.restore` does
@@ -196,7 +201,7 @@ def _fit(checkpoint, path, reader):
 
   by_id = {id(checkpoint): checkpoint}
 
-  def python_children(key):
+  def python_children(key: int) -> dict[str, int]:
     kids = view.children(by_id[key])
     by_id.update((id(obj), obj) for obj in kids.values())
     return {name: id(obj) for name, obj in kids.items()}
@@ -278,10 +283,10 @@ def restore(checkpoint: tf.train.Checkpoint, path: str) -> None:
                           f"{str(e).splitlines()[0]}") from None
 
 
-def _restore_first(checkpoint, paths, where, log):
-  """Restores the first readable of `paths`; see `restore_newest`."""
-  if not paths:
-    return None
+def _restore_first(checkpoint: tf.train.Checkpoint, paths: list[str],
+                   where: str, log: Callable[[str], None]) -> str:
+  """Restores the first readable of `paths` (not empty); see
+  `restore_newest`."""
   newest_error = None
   for path, older in zip(paths, paths[1:] + [None]):
     try:
@@ -312,8 +317,8 @@ def restore_newest(checkpoint: tf.train.Checkpoint, directory: str,
     CheckpointError: checkpoints exist but none can be read, or the newest
       readable one does not fit `checkpoint` (see `restore`).
   """
-  return _restore_first(checkpoint, checkpoint_paths(directory), directory,
-                        log)
+  paths = checkpoint_paths(directory)
+  return _restore_first(checkpoint, paths, directory, log) if paths else None
 
 
 def check_data_settings_file(model_dir: str, config: dict) -> None:
@@ -340,23 +345,39 @@ def check_data_settings_file(model_dir: str, config: dict) -> None:
   config_lib.check_data_settings(config, settings, path)
 
 
-def load_model(model_dir, build_model, which="best", log=_stderr):
+class Loaded(NamedTuple):
+  """A model restored from a model directory (`load`).
+
+  Attributes:
+    model: the built model, its weights restored.
+    config: its checked `config.json`.
+    step: the training step of the checkpoint (-1 if unknown).
+    path: the checkpoint path prefix actually restored: after a fallback
+      from an unreadable checkpoint, the older one (record this one, not
+      `latest`, in what is made from the model).
+  """
+  model: Any
+  config: dict
+  step: int
+  path: str
+
+
+def load(model_dir: str, build_model: Callable[[dict], Any] | None = None,
+         which: str = "best", log: Callable[[str], None] = _stderr) -> Loaded:
   """Builds a model from `model_dir/config.json` and restores its weights.
 
   All or nothing: the checkpoint must hold exactly the model's variables
   (see `restore`), and a `data_settings.json` beside the config must agree
   with it. For "best" and "last", an unreadable checkpoint is reported with
   `log` and the next in line is used (newest first in each directory, in
-  the order `latest` names).
+  the order `latest` names); `Loaded.path` says which.
 
   Args:
     model_dir: a directory written by a train command (or a pretrained one).
-    build_model: the family's `build_model(config)`.
+    build_model: `build_model(config)`; None: the config's family's
+      (`common.family`).
     which: "best", "last" or a checkpoint path prefix.
     log: a function that prints a line.
-
-  Returns:
-    (model, config, step).
 
   Raises:
     FileNotFoundError: no checkpoint found (message names the directory).
@@ -371,6 +392,9 @@ def load_model(model_dir, build_model, which="best", log=_stderr):
     raise FileNotFoundError(
         f"{model_dir}: no checkpoint ({which}) found; train a model there "
         f"first")
+  if build_model is None:
+    from common import family  # pylint: disable=g-import-not-at-top
+    build_model = family.of_config(config).build_model
   model = model_api.build(build_model(config))
   step = tf.Variable(0, dtype=tf.int64, name="step")
   checkpoint = tf.train.Checkpoint(model=model, step=step)
@@ -379,11 +403,12 @@ def load_model(model_dir, build_model, which="best", log=_stderr):
   else:
     path = which
     restore(checkpoint, path)
-  return model, config, int(step.numpy()) if int(step.numpy()) else step_of(
-      path)
+  return Loaded(model, config, int(step.numpy()) or step_of(path), path)
 
 
-def export(model_dir, out_dir, build_model, which="best", overwrite=False):
+def export(model_dir: str, out_dir: str,
+           build_model: Callable[[dict], Any] | None = None,
+           which: str = "best", overwrite: bool = False) -> str:
   """Writes config.json + weights/ (model variables only) to `out_dir`.
 
   This is how the small models in `pretrained/` are made: no optimizer
@@ -392,7 +417,7 @@ def export(model_dir, out_dir, build_model, which="best", overwrite=False):
   if os.path.exists(os.path.join(out_dir, WEIGHTS)) and not overwrite:
     raise FileExistsError(f"{out_dir}: already holds weights; pass "
                           f"overwrite=True to replace them")
-  model, config, step = load_model(model_dir, build_model, which)
+  model, config, step, path = load(model_dir, build_model, which)
   os.makedirs(out_dir, exist_ok=True)
   config_lib.save(config, out_dir)
   step_var = tf.Variable(step, dtype=tf.int64, name="step")
@@ -402,5 +427,5 @@ def export(model_dir, out_dir, build_model, which="best", overwrite=False):
   manager.save(checkpoint_number=step)
   files.write_json(os.path.join(out_dir, WEIGHTS, "source.json"),
                    dict(model_dir=os.path.abspath(model_dir), which=which,
-                        step=step))
+                        checkpoint=os.path.abspath(path), step=step))
   return out_dir

@@ -14,28 +14,49 @@ and `main(argv)` returns the exit code. `run` then
 - reports a bad flag (unknown, missing, malformed) in one line;
 - turns the errors a user can cause into one line `error: <thing>: <reason>`
   on stderr and exit code 1, without a traceback: OS errors (no such file,
-  exists, permission, disk full), `ConfigError`, `AudioError` and the
-  command's own `user_errors`. Any other exception is a bug and keeps its
-  traceback. Ctrl-C ends with one line and exit code 130.
+  exists, permission, disk full), `ConfigError`, `AudioError`, `FlagError`
+  and the command's own `user_errors`, which are dedicated classes (never
+  a bare `ValueError`: that would hide bugs). Any other exception is a bug
+  and keeps its traceback. Ctrl-C ends with one line and exit code 130.
 """
+
+from __future__ import annotations
 
 import re
 import sys
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
-# The suite's packages: their flags are the commands' own (TensorFlow and
-# absl define more, listed by --helpfull).
-PACKAGES = ("common", "samplernn", "wavenet", "eval", "pretrained")
+# The suite's packages besides the model families (`common.schema.families`):
+# their flags are the commands' own (TensorFlow and absl define more, listed
+# by --helpfull).
+PACKAGES = ("common", "eval", "pretrained")
 USAGE_EXIT = 2  # a bad command line (as argparse)
 ERROR_EXIT = 1
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report Ctrl-C
 
 
-def _base_user_errors() -> tuple:
+class FlagError(ValueError):
+  """A flag value a user got wrong; the message names the flag."""
+
+
+def _base_user_errors() -> tuple[type[BaseException], ...]:
   # pylint: disable=g-import-not-at-top
   from common import audio
-  from common import config as config_lib
-  return (OSError, config_lib.ConfigError, audio.AudioError)
+  from common import schema
+  return (OSError, schema.ConfigError, audio.AudioError, FlagError)
+
+
+# User errors of modules that import TensorFlow: caught without importing
+# them first (a command that never loaded the module cannot raise its error),
+# so a flag mistake is reported before TensorFlow starts.
+_LOADED_USER_ERRORS = (("common.checkpoint", "CheckpointError"),
+                       ("common.generator", "RequestError"))
+
+
+def _loaded_user_errors() -> tuple[type[BaseException], ...]:
+  return tuple(getattr(sys.modules[module], name)
+               for module, name in _LOADED_USER_ERRORS
+               if module in sys.modules)
 
 
 def error_line(error: BaseException) -> str:
@@ -58,9 +79,9 @@ def error_line(error: BaseException) -> str:
 def flag_error_line(error: Exception) -> str:
   """One line for an absl flag parsing error, naming the flag."""
   message = " ".join(str(error).split())
-  if getattr(error, "flagname", None) and "Unknown command line flag" in (
-      message):
-    line = f"error: --{error.flagname}: unknown flag"
+  flagname = getattr(error, "flagname", None)
+  if flagname and "Unknown command line flag" in message:
+    line = f"error: --{flagname}: unknown flag"
     guess = re.search(r"Did you mean: (.+?) ?\?", message)
     if guess:
       names = ", ".join(f"--{n.strip()}" for n in guess.group(1).split(","))
@@ -76,20 +97,20 @@ def flag_error_line(error: Exception) -> str:
   return f"error: {re.sub(r'^flag ', '', message)}"
 
 
-def positive_ints(text: str, flag: str) -> list:
-  """A flag's "1,4,16" -> [1, 4, 16]; ValueError naming the flag if any
+def positive_ints(text: str, flag: str) -> list[int]:
+  """A flag's "1,4,16" -> [1, 4, 16]; FlagError naming the flag if any
   value is not a whole number >= 1."""
   try:
     values = [int(v) for v in str(text).split(",")]
   except ValueError:
     values = []
   if not values or min(values) < 1:
-    raise ValueError(f"--{flag}={text}: expected whole numbers >= 1 "
-                     f"separated by commas, e.g. 1,4")
+    raise FlagError(f"--{flag}={text}: expected whole numbers >= 1 "
+                    f"separated by commas, e.g. 1,4")
   return values
 
 
-def _parse_flags(argv: Sequence[str]) -> list:
+def _parse_flags(argv: Sequence[str]) -> list[str]:
   from absl import flags  # pylint: disable=g-import-not-at-top
   try:
     return flags.FLAGS(argv)
@@ -101,10 +122,13 @@ def _parse_flags(argv: Sequence[str]) -> list:
 def is_own_module(module: str, main_name: str) -> bool:
   """True if flags defined in `module` are a command's own: the main
   module's (`sys.argv[0]`) and those of the suite's packages."""
-  return module == main_name or module.split(".")[0] in PACKAGES
+  from common import schema  # pylint: disable=g-import-not-at-top
+  package = module.split(".")[0]
+  return (module == main_name or package in PACKAGES or
+          package in schema.families())
 
 
-def show_all_flags_in_help(main_name: Optional[str] = None) -> None:
+def show_all_flags_in_help(main_name: str | None = None) -> None:
   """Makes every flag the suite defines a key flag of the main module, so
   `--help` lists it.
 
@@ -122,10 +146,10 @@ def show_all_flags_in_help(main_name: Optional[str] = None) -> None:
       flags.FLAGS.register_key_flag_for_module(main_name, flag)
 
 
-def run(main: Callable[[list], Optional[int]],
-        define_flags: Optional[Callable[[], object]] = None,
-        doc: Optional[str] = None,
-        user_errors: Sequence[type] = ()) -> None:
+def run(main: Callable[[list[str]], int | None],
+        define_flags: Callable[[], object] | None = None,
+        doc: str | None = None,
+        user_errors: Sequence[type[Exception]] = ()) -> None:
   """Defines the flags, parses them and calls `main(argv)`; exits the process.
 
   Args:
@@ -134,7 +158,10 @@ def run(main: Callable[[list], Optional[int]],
     doc: the usage text `--help` prints first (the module's docstring);
       used when `__main__` has none (a console script).
     user_errors: exception classes of the command's library that report a
-      user's mistake (e.g. `PrepareError`), caught like the common ones.
+      user's mistake (e.g. `PrepareError`), caught like the common ones
+      (`OSError`, `ConfigError`, `AudioError`, `FlagError`, and
+      `CheckpointError` and `RequestError` once their modules are loaded):
+      dedicated classes, never a bare `ValueError`.
   """
   from absl import app  # pylint: disable=g-import-not-at-top
   if define_flags is not None:
@@ -146,14 +173,16 @@ def run(main: Callable[[list], Optional[int]],
     main_module.__doc__ = doc
   caught = _base_user_errors() + tuple(user_errors)
 
-  def guarded_main(argv):
+  def guarded_main(argv: list[str]) -> int | None:
     try:
       return main(argv)
-    except caught as e:  # pylint: disable=catching-non-exception
-      print(error_line(e), file=sys.stderr)
-      return ERROR_EXIT
     except KeyboardInterrupt:
       print("interrupted", file=sys.stderr)
       return INTERRUPTED_EXIT
+    except Exception as e:  # pylint: disable=broad-except
+      if not isinstance(e, caught + _loaded_user_errors()):
+        raise
+      print(error_line(e), file=sys.stderr)
+      return ERROR_EXIT
 
   app.run(guarded_main, flags_parser=_parse_flags)

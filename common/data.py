@@ -1,4 +1,4 @@
-"""tf.data pipelines over a prepared corpus (see `common.prepare`).
+"""tf.data pipelines over a prepared corpus (see `common.corpus`).
 
 `dataset(data_dir, split, batch_size, length, mode)` yields int32 code
 batches `[batch, length]`:
@@ -17,52 +17,62 @@ batches `[batch, length]`:
 - mode "eval": consecutive, non-overlapping windows of `length` samples from
   every chunk, in order, once (no shuffle, no repeat).
 
-For truncated BPTT (SampleRNN), ask for crops of
+For truncated BPTT, ask for crops of
 `num_windows * seq_len + context_length` samples and cut each crop into its
-windows (`common.model_api.windows`); WaveNet uses one window per crop.
+windows (`common.model_api.windows`).
 
 Under `tf.distribute`, pass the `tf.distribute.InputContext` to shard files
 between input pipelines (workers): each pipeline's stream is the same pure
 function over its own shards.
 """
 
+from __future__ import annotations
+
 import hashlib
 import json
 import os
+from typing import Callable
 
 import numpy as np
 import tensorflow as tf
 
-from common import prepare
+from common import corpus
 
 _FEATURES = {
     "codes": tf.io.FixedLenFeature([], tf.string),
     "file_index": tf.io.FixedLenFeature([], tf.int64),
     "offset": tf.io.FixedLenFeature([], tf.int64),
 }
+
+
+class DataError(ValueError):
+  """A corpus that cannot feed the request (an empty split, chunks shorter
+  than the crops, too few shards): the message names the corpus."""
+
+
 # What each stateless random draw of the train stream is for (see `_key`).
 _FILE_ORDER, _BLOCK_ORDER, _CROP_START = 1, 2, 3
 
 
-def manifest(data_dir):
+def manifest(data_dir: str) -> dict:
   """The corpus's manifest.json as a dict (clear error if missing)."""
-  return prepare.read_manifest(data_dir)
+  return corpus.read_manifest(data_dir)
 
 
-def shard_paths(data_dir, split):
+def shard_paths(data_dir: str, split: str) -> list[str]:
   """Paths of a split's TFRecord shards, sorted; raises if there are none."""
-  if split not in prepare.SPLITS:
-    raise ValueError(f"split must be one of {prepare.SPLITS}, got {split!r}")
+  if split not in corpus.SPLITS:
+    raise ValueError(f"split must be one of {corpus.SPLITS}, got {split!r}")
   man = manifest(data_dir)
   names = man["splits"][split]["shards"]
   if not names:
-    raise ValueError(f"{data_dir}: the {split!r} split is empty "
-                     f"(add files, or change --val_fraction/--test_fraction "
-                     f"when preparing)")
+    raise DataError(f"{data_dir}: the {split!r} split is empty "
+                    f"(add files, or change --val_fraction/--test_fraction "
+                    f"when preparing)")
   return [os.path.join(data_dir, n) for n in names]
 
 
-def corpus_fingerprint(man):
+def corpus_fingerprint(man: dict) -> str:
   """A short hex digest naming the training stream a manifest gives.
 
   Hashes the corpus settings and, for every file in manifest order, its
@@ -77,42 +87,44 @@ def corpus_fingerprint(man):
   return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _records_per_shard(man, split):
+def _records_per_shard(man: dict, split: str) -> dict[str, int]:
   """{shard name: records (chunks) it holds} for a split."""
-  counts = {}
+  counts: dict[str, int] = {}
   for f in man["files"]:
     if f["split"] == split:
       counts[f["shard"]] = counts.get(f["shard"], 0) + f["num_chunks"]
   return counts
 
 
-def chunk_samples(data_dir):
+def chunk_samples(data_dir: str) -> int:
   """Length of every stored chunk, in samples."""
   st = manifest(data_dir)["settings"]
   return int(round(st["chunk_seconds"] * st["sample_rate"]))
 
 
-def _decoder(q_levels):
+def _decoder(q_levels: int) -> Callable[[tf.Tensor], tf.Tensor]:
   dtype = tf.uint8 if q_levels <= 256 else tf.uint16
 
-  def parse(record):
+  def parse(record: tf.Tensor) -> tf.Tensor:
     ex = tf.io.parse_single_example(record, _FEATURES)
     return tf.cast(tf.io.decode_raw(ex["codes"], dtype, little_endian=True),
                    tf.int32)
   return parse
 
 
-def _offset(record):
+def _offset(record: tf.Tensor) -> tf.Tensor:
   return tf.io.parse_single_example(record, _FEATURES)["offset"]
 
 
-def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
-            shuffle_buffer=256, input_context=None, drop_remainder=True,
-            start_batch=0):
+def dataset(data_dir: str, split: str, batch_size: int, length: int,
+            mode: str = "train", seed: int = 0, shuffle_buffer: int = 256,
+            input_context: tf.distribute.InputContext | None = None,
+            drop_remainder: bool = True,
+            start_batch: int = 0) -> tf.data.Dataset:
   """A `tf.data.Dataset` of int32 codes `[batch_size, length]`.
 
   Args:
-    data_dir: a directory written by `common.prepare`.
+    data_dir: a directory written by `common.corpus.prepare`.
     split: "train", "val" or "test".
     batch_size: sequences per batch (per input pipeline).
     length: samples per sequence; at most the corpus's chunk length.
@@ -124,12 +136,16 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
     drop_remainder: drop a last partial batch (always true in train mode).
     start_batch: train mode: the index of the first batch to yield (0 for a
       new run); the batches are those an uninterrupted pipeline yields there.
+
+  Raises:
+    DataError: the corpus cannot give such batches.
+    corpus.PrepareError: no corpus in `data_dir`.
   """
   man = manifest(data_dir)
   q_levels = man["settings"]["q_levels"]
   chunk = chunk_samples(data_dir)
   if length > chunk:
-    raise ValueError(
+    raise DataError(
         f"{data_dir}: sequences of {length} samples are longer than the "
         f"stored chunks ({chunk} samples = chunk_seconds "
         f"{man['settings']['chunk_seconds']}); prepare with a larger "
@@ -139,7 +155,7 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
     paths = paths[input_context.input_pipeline_id::
                   input_context.num_input_pipelines]
     if not paths:
-      raise ValueError(
+      raise DataError(
           f"{data_dir}: the {split!r} split has fewer shards than the "
           f"{input_context.num_input_pipelines} input pipelines; prepare it "
           f"with a smaller --shard_megabytes")
@@ -148,10 +164,10 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
   if mode == "eval":
     count = chunk // length
 
-    def windows(record):
+    def windows(record: tf.Tensor) -> tf.data.Dataset:
       codes, offset = parse(record), _offset(record)
       # The last chunk of a file ends at the file's end and may overlap the
-      # chunk before it (see common.prepare); skip windows starting inside
+      # chunk before it (see common.corpus); skip windows starting inside
       # that overlap so no sample is counted twice.
       overlap = tf.cast((-offset) % chunk, tf.int32)
       first = (overlap + length - 1) // length
@@ -169,7 +185,7 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
       first_record, sum(counts[os.path.basename(p)] for p in paths))
   block = max(1, int(shuffle_buffer))
 
-  def epoch_records(epoch):
+  def epoch_records(epoch: tf.Tensor) -> tf.data.Dataset:
     """Serialized records of `epoch` in training order (the first epoch
     from record `skip`: whole blocks are skipped unread-by-the-parser)."""
     order = tf.random.experimental.stateless_shuffle(
@@ -182,7 +198,8 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
                        tf.constant(0, tf.int64))
     first_block = skipped // block
 
-    def permuted(index, records):
+    def permuted(index: tf.Tensor, records: tf.data.Dataset
+                 ) -> tf.data.Dataset:
       return tf.data.Dataset.from_tensor_slices(
           tf.random.experimental.stateless_shuffle(
               records, _key(seed, _BLOCK_ORDER, epoch, index)))
@@ -192,7 +209,7 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
         records.skip(first_block * block).batch(block))
     return blocks.flat_map(permuted).skip(skipped - first_block * block)
 
-  def crop(index, record):
+  def crop(index: tf.Tensor, record: tf.Tensor) -> tf.Tensor:
     codes = parse(record)
     start = tf.random.stateless_uniform(
         [], _key(seed, _CROP_START, index), 0, chunk - length + 1,
@@ -207,7 +224,7 @@ def dataset(data_dir, split, batch_size, length, mode="train", seed=0,
   return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _key(seed, *values):
+def _key(seed: int, *values: int | tf.Tensor) -> tf.Tensor:
   """The stateless RNG seed (int64 `[2]`) for `seed` and a tuple of ints
   (Python ints or int64 scalar tensors), e.g. (_CROP_START, record)."""
   key = tf.constant([int(seed), 0], tf.int64)
@@ -217,7 +234,8 @@ def _key(seed, *values):
   return key
 
 
-def read_files(data_dir, split, max_files=None):
+def read_files(data_dir: str, split: str, max_files: int | None = None
+               ) -> list[tuple[dict, np.ndarray]]:
   """Whole source files of a split, reassembled from their chunks.
 
   Returns a list of (manifest file entry, int32 codes `[num_samples]`) in

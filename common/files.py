@@ -10,17 +10,20 @@ reads as an output; `remove_stale_temporaries` clears those of a path before
 it is written again.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import os
 import re
 import tempfile
+from typing import Any, Iterable, Iterator
 
 # The random part `tempfile.mkstemp` puts in a name.
 _MKSTEMP_CHARS = r"[a-z0-9_]{8}"
 
 
-def _fsync_path(path, directory=False):
+def _fsync_path(path: str, directory: bool = False) -> None:
   """Flushes a file's (or a folder's) data and metadata to the disk."""
   fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
   try:
@@ -29,7 +32,7 @@ def _fsync_path(path, directory=False):
     os.close(fd)
 
 
-def durable_replace(tmp, path):
+def durable_replace(tmp: str, path: str) -> None:
   """Renames the written file `tmp` onto `path` so that a crash leaves the
   old `path` or the new one: fsync `tmp`, rename, fsync the folder."""
   _fsync_path(tmp)
@@ -37,7 +40,7 @@ def durable_replace(tmp, path):
   _fsync_path(os.path.dirname(os.path.abspath(path)), directory=True)
 
 
-def _temporary_parts(path):
+def _temporary_parts(path: str) -> tuple[str, str, str]:
   """(folder, prefix, suffix) of the temporary names `atomic_path` uses."""
   directory = os.path.dirname(os.path.abspath(path)) or "."
   base, ext = os.path.splitext(os.path.basename(path))
@@ -45,7 +48,7 @@ def _temporary_parts(path):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: str) -> Iterator[str]:
   """Yields a temporary path beside `path`; moves it onto `path` on success.
 
   The temporary file keeps the extension of `path` (so libraries that pick a
@@ -69,7 +72,7 @@ def atomic_path(path):
       os.remove(tmp)
 
 
-def _remove_matching(directory, pattern):
+def _remove_matching(directory: str, pattern: str) -> list[str]:
   if not os.path.isdir(directory):
     return []
   removed = []
@@ -80,7 +83,7 @@ def _remove_matching(directory, pattern):
   return removed
 
 
-def remove_stale_temporaries(path):
+def remove_stale_temporaries(path: str) -> list[str]:
   """Removes the temporary files `atomic_path(path)` left when its process
   was killed; returns their paths. Call it only for a path this command is
   about to write (a running writer of the same path would lose its file)."""
@@ -89,14 +92,14 @@ def remove_stale_temporaries(path):
                           re.escape(suffix))
 
 
-def remove_stale_temporaries_in(directory):
+def remove_stale_temporaries_in(directory: str) -> list[str]:
   """Removes every temporary file `atomic_path` left in `directory` (not in
   its subfolders); only for a folder the command owns."""
   return _remove_matching(directory,
                           r"\..+\." + _MKSTEMP_CHARS + r"\.tmp(\.[^.]+)?")
 
 
-def write_json(path, data):
+def write_json(path: str, data: Any) -> None:
   """Writes `data` as indented JSON to `path` atomically."""
   with atomic_path(path) as tmp:
     with open(tmp, "w") as f:
@@ -104,26 +107,39 @@ def write_json(path, data):
       f.write("\n")
 
 
-def read_json(path):
+def write_text(path: str, text: str) -> None:
+  """Writes `text` to `path` as UTF-8, atomically."""
+  with atomic_path(path) as tmp:
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.write(text)
+
+
+def sidecar_path(path: str) -> str:
+  """The JSON written beside an output file: `x/y.wav` -> `x/y.json`."""
+  return os.path.splitext(path)[0] + ".json"
+
+
+def read_json(path: str) -> Any:
+  """The JSON value in the file `path`."""
   with open(path) as f:
     return json.load(f)
 
 
-def _jsonable(value):
+def _jsonable(value: Any) -> Any:
   """Lets NumPy scalars and arrays through `json.dump`."""
   if hasattr(value, "tolist"):
     return value.tolist()
   raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
-def refuse_overwrite(path, overwrite=False):
+def refuse_overwrite(path: str, overwrite: bool = False) -> None:
   """Raises FileExistsError if `path` exists and `overwrite` is False."""
   if os.path.exists(path) and not overwrite:
     raise FileExistsError(
         f"{path}: already exists; pass --overwrite to replace it")
 
 
-def records_request(sidecar_path, request):
+def records_request(sidecar_path: str, request: dict) -> bool:
   """True if the JSON file `sidecar_path` exists and holds every key of
   `request` with the same value (compared as JSON)."""
   try:
@@ -135,7 +151,8 @@ def records_request(sidecar_path, request):
       k in recorded and recorded[k] == v for k, v in wanted.items())
 
 
-def claim_outputs(outputs, overwrite=False):
+def claim_outputs(outputs: Iterable[tuple[str, str, dict]],
+                  overwrite: bool = False) -> bool:
   """Checks the outputs a command is about to write; True if all are done.
 
   Args:

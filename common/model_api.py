@@ -29,18 +29,22 @@ targets each, overlapping by `context_length` samples:
 `crop_length(config, context_length) = num_windows * seq_len + context_length`.
 """
 
+from __future__ import annotations
+
 import inspect
+from typing import Any
 
 import tensorflow as tf
 
 
-def crop_length(config, context_length):
+def crop_length(config: dict, context_length: int) -> int:
   """Samples per training crop: `num_windows * seq_len + context_length`."""
   return int(config["num_windows"]) * int(config["seq_len"]) + int(
       context_length)
 
 
-def windows(crop, seq_len, context_length):
+def windows(crop: tf.Tensor, seq_len: int,
+            context_length: int) -> list[tf.Tensor]:
   """Splits `[batch, crop]` codes into the TBPTT windows of one crop.
 
   Returns a list of `[batch, context_length + seq_len]` tensors, window `i`
@@ -52,12 +56,12 @@ def windows(crop, seq_len, context_length):
           for i in range(count)]
 
 
-def takes_seed(model):
+def takes_seed(model: Any) -> bool:
   """True if `model.call` takes the `seed` of its training randomness."""
   return "seed" in inspect.signature(model.call).parameters
 
 
-def build(model):
+def build(model: Any) -> Any:
   """Creates the model's variables by calling it once on a tiny batch.
 
   Raises:
@@ -71,7 +75,7 @@ def build(model):
   return model
 
 
-def check_checkpointable(model):
+def check_checkpointable(model: Any) -> None:
   """Raises ValueError unless tf.train.Checkpoint reaches every weight."""
   root = tf.train.Checkpoint(model=model)  # the view holds a weak reference
   reached = {id(obj) for obj in tf.train.TrackableView(root).descendants()}

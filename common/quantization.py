@@ -19,31 +19,54 @@ Conventions, for `q_levels` codes `0 .. q_levels - 1`:
   decode→encode returns the code.
 """
 
+from __future__ import annotations
+
+import dataclasses
+import functools
 import math
 import sys
+from typing import Any, Callable
 
 import numpy as np
 
 KINDS = ("mu_law", "a_law", "linear")
 A_LAW_A = 87.6
 
+# A NumPy array or a `tf.Tensor` (TensorFlow has no type stubs).
+Signal = Any
 
-def _check_kind(kind, q_levels):
+
+def _check_kind(kind: str, q_levels: int) -> None:
   if kind not in KINDS:
     raise ValueError(f"unknown quantization {kind!r}; expected one of {KINDS}")
   if int(q_levels) < 2:
     raise ValueError(f"q_levels must be at least 2, got {q_levels}")
 
 
-class _NumpyOps:
-  """The handful of math ops the curves need, for NumPy float64 arrays."""
-  sign, abs, log1p, log, exp, floor = (np.sign, np.abs, np.log1p, np.log,
-                                       np.exp, np.floor)
-  where = staticmethod(np.where)
-  maximum = staticmethod(np.maximum)
+@dataclasses.dataclass(frozen=True)
+class _Ops:
+  """The handful of math ops the curves need: NumPy's or TensorFlow's."""
+  sign: Callable[..., Any]
+  abs: Callable[..., Any]
+  log1p: Callable[..., Any]
+  log: Callable[..., Any]
+  exp: Callable[..., Any]
+  where: Callable[..., Any]
+  maximum: Callable[..., Any]
 
 
-def _tf_if_tensor(value):
+_NUMPY_OPS = _Ops(sign=np.sign, abs=np.abs, log1p=np.log1p, log=np.log,
+                  exp=np.exp, where=np.where, maximum=np.maximum)
+
+
+@functools.cache
+def _tf_ops(tf: Any) -> _Ops:
+  """The same ops for TF float64 tensors (`tf`: the tensorflow module)."""
+  return _Ops(sign=tf.sign, abs=tf.abs, log1p=tf.math.log1p, log=tf.math.log,
+              exp=tf.exp, where=tf.where, maximum=tf.maximum)
+
+
+def _tf_if_tensor(value: Any) -> Any:
   """The tensorflow module if `value` is a tf.Tensor, else None.
 
   TensorFlow is not imported here: if it is not loaded yet, `value` cannot be
@@ -53,19 +76,7 @@ def _tf_if_tensor(value):
   return tf if tf is not None and tf.is_tensor(value) else None
 
 
-class _TFOps:
-  """The same ops for TF float64 tensors (filled in on first use)."""
-
-  @classmethod
-  def get(cls, tf):
-    cls.sign, cls.abs, cls.log1p, cls.log, cls.exp, cls.floor = (
-        tf.sign, tf.abs, tf.math.log1p, tf.math.log, tf.exp, tf.floor)
-    cls.where = staticmethod(tf.where)
-    cls.maximum = staticmethod(tf.maximum)
-    return cls
-
-
-def _compress(x, kind, q_levels, ops):
+def _compress(x: Signal, kind: str, q_levels: int, ops: _Ops) -> Signal:
   """Companding curve: x in [-1, 1] -> y in [-1, 1] (float64)."""
   if kind == "mu_law":
     mu = float(q_levels - 1)
@@ -79,7 +90,7 @@ def _compress(x, kind, q_levels, ops):
   return x
 
 
-def _expand(y, kind, q_levels, ops):
+def _expand(y: Signal, kind: str, q_levels: int, ops: _Ops) -> Signal:
   """Inverse of `_compress`: y in [-1, 1] -> x in [-1, 1] (float64)."""
   if kind == "mu_law":
     mu = float(q_levels - 1)
@@ -94,22 +105,40 @@ def _expand(y, kind, q_levels, ops):
   return y
 
 
-def compress(audio, kind="mu_law", q_levels=256):
+def _curve(curve: Callable[[Signal, str, int, _Ops], Signal], values: Signal,
+           kind: str, q_levels: int) -> Signal:
+  """`curve` on float64 `values` clipped to [-1, 1], NumPy or TF alike."""
+  _check_kind(kind, q_levels)
+  tf = _tf_if_tensor(values)
+  if tf:
+    x = tf.clip_by_value(tf.cast(values, tf.float64), -1.0, 1.0)
+    return curve(x, kind, q_levels, _tf_ops(tf))
+  x = np.clip(np.asarray(values, np.float64), -1.0, 1.0)
+  return curve(x, kind, q_levels, _NUMPY_OPS)
+
+
+def compress(audio: Signal, kind: str = "mu_law",
+             q_levels: int = 256) -> Signal:
   """The companding curve alone (no rounding), float64 in [-1, 1].
 
   Args:
     audio: float array or tensor, any shape, values in [-1, 1].
   """
-  _check_kind(kind, q_levels)
-  tf = _tf_if_tensor(audio)
-  if tf:
-    x = tf.clip_by_value(tf.cast(audio, tf.float64), -1.0, 1.0)
-    return _compress(x, kind, q_levels, _TFOps.get(tf))
-  x = np.clip(np.asarray(audio, np.float64), -1.0, 1.0)
-  return _compress(x, kind, q_levels, _NumpyOps)
+  return _curve(_compress, audio, kind, q_levels)
 
 
-def encode(audio, kind="mu_law", q_levels=256):
+def expand(companded: Signal, kind: str = "mu_law",
+           q_levels: int = 256) -> Signal:
+  """The inverse of `compress`, float64 amplitudes in [-1, 1].
+
+  Args:
+    companded: float array or tensor, any shape, values in [-1, 1].
+  """
+  return _curve(_expand, companded, kind, q_levels)
+
+
+def encode(audio: Signal, kind: str = "mu_law",
+           q_levels: int = 256) -> Signal:
   """Audio -> integer codes.
 
   Args:
@@ -131,16 +160,17 @@ def encode(audio, kind="mu_law", q_levels=256):
     x = tf.cast(audio, tf.float64)
     x = tf.debugging.assert_all_finite(x, "audio contains NaN or Inf")
     y = _compress(tf.clip_by_value(x, -1.0, 1.0), kind, q_levels,
-                  _TFOps.get(tf))
+                  _tf_ops(tf))
     return tf.cast(tf.floor((y + 1.0) / 2.0 * steps + 0.5), tf.int32)
   x = np.asarray(audio, np.float64)
   if not np.all(np.isfinite(x)):
     raise ValueError("audio contains NaN or Inf")
-  y = _compress(np.clip(x, -1.0, 1.0), kind, q_levels, _NumpyOps)
+  y = _compress(np.clip(x, -1.0, 1.0), kind, q_levels, _NUMPY_OPS)
   return np.floor((y + 1.0) / 2.0 * steps + 0.5).astype(np.int32)
 
 
-def decode(codes, kind="mu_law", q_levels=256):
+def decode(codes: Signal, kind: str = "mu_law",
+           q_levels: int = 256) -> Signal:
   """Integer codes -> float32 audio in [-1, 1] (same shape, same kind)."""
   _check_kind(kind, q_levels)
   steps = float(q_levels - 1)
@@ -148,14 +178,14 @@ def decode(codes, kind="mu_law", q_levels=256):
   if tf:
     c = tf.clip_by_value(tf.cast(codes, tf.float64), 0.0, steps)
     return tf.cast(
-        _expand(2.0 * c / steps - 1.0, kind, q_levels, _TFOps.get(tf)),
+        _expand(2.0 * c / steps - 1.0, kind, q_levels, _tf_ops(tf)),
         tf.float32)
   c = np.clip(np.asarray(codes, np.float64), 0.0, steps)
   return _expand(2.0 * c / steps - 1.0, kind, q_levels,
-                 _NumpyOps).astype(np.float32)
+                 _NUMPY_OPS).astype(np.float32)
 
 
-def codes_to_unit(codes, q_levels):
+def codes_to_unit(codes: Any, q_levels: int) -> Any:
   """Codes -> evenly spaced values in [-1, 1] (the companded domain).
 
   This is the network input scaling both families use (NSynth feeds mu-law
@@ -165,6 +195,6 @@ def codes_to_unit(codes, q_levels):
   return tf.cast(codes, tf.float32) * (2.0 / (q_levels - 1)) - 1.0
 
 
-def silence_code(kind="mu_law", q_levels=256):
+def silence_code(kind: str = "mu_law", q_levels: int = 256) -> int:
   """The code that digital silence (0.0) encodes to."""
   return int(encode(np.zeros([1]), kind, q_levels)[0])

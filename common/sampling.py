@@ -1,23 +1,28 @@
 """Seeded sampling from categorical distributions, shared by both generators.
 
 Sampling is Gumbel-max: `argmax(logits / temperature + g)` with Gumbel(0, 1)
-noise `g`. The noise is counter-based: element `[b, i, c]` of a block that
-starts at sample `index` is a hash of `(seed, index, b, i, c)`. So:
+noise `g`. The noise is counter-based: the noise of code `c` of sample `t`
+of a sequence is a hash of `(seed, t, c)`, where `seed` is that sequence's
+own seed (see `common.generator` for how tools give sequences seeds). So:
 - the same seed gives the same audio in a plain graph and under XLA (TF's
   stateless RNG draws other numbers under XLA), inside `tf.while_loop` and
   across runs;
-- sequence `b` draws the same noise whatever the batch size and whatever
-  the block size a generator works in;
+- a sequence draws the same noise whatever batch it is generated in, its
+  place in that batch, and the block size a generator works in;
 - it is cheap (~2 ns per number on CPU, against ~25-50 ns for
   `tf.random.stateless_uniform` under XLA).
 """
+
+from __future__ import annotations
+
+from typing import Any
 
 import tensorflow as tf
 
 _GOLDEN = 0x9E3779B9
 
 
-def hash32(x):
+def hash32(x: tf.Tensor) -> tf.Tensor:
   """Wellons' "triple32" integer hash: a bijection on uint32, low bias.
 
   Args:
@@ -33,32 +38,36 @@ def hash32(x):
   return tf.bitwise.bitwise_xor(x, tf.bitwise.right_shift(x, 14))
 
 
-def gumbel_noise(seed, index, batch, length, q_levels):
-  """Gumbel(0, 1) noise for `length` consecutive samples of `batch` sequences.
+def gumbel_noise(seeds: Any, index: Any, length: int,
+                 q_levels: int) -> tf.Tensor:
+  """Gumbel(0, 1) noise for `length` consecutive samples of each sequence.
 
   Args:
-    seed: int or int32 scalar tensor, the user's seed.
-    index: int32 scalar, the (absolute) index of the block's first sample.
-    batch: sequences (Python int or scalar tensor).
-    length: samples in the block.
-    q_levels: codes per sample.
+    seeds: int `[batch]`, one seed per sequence (`common.generator.Request`).
+    index: int32 scalar, the index of the block's first sample in its
+      sequences (absolute: counted from the first generated sample).
+    length: samples in the block (Python int).
+    q_levels: codes per sample (Python int).
 
   Returns:
     float32 `[batch, length, q_levels]`; element `[b, i, c]` depends only on
-    `(seed, index, b, i, c)`.
+    `(seeds[b], index + i, c)`: not on the batch, the row's place in it, or
+    where blocks start.
   """
-  key = hash32(tf.bitwise.bitwise_xor(
-      hash32(tf.cast(seed, tf.uint32) + tf.constant(_GOLDEN, tf.uint32)),
-      tf.cast(index, tf.uint32)))
-  element = tf.cast(tf.range(batch * length * q_levels), tf.uint32)
-  bits = hash32(tf.bitwise.bitwise_xor(hash32(element), key))
+  seeds = tf.cast(tf.reshape(seeds, [-1]), tf.uint32)
+  times = tf.cast(index + tf.range(length), tf.uint32)
+  sequence_keys = hash32(seeds + tf.constant(_GOLDEN, tf.uint32))
+  keys = hash32(tf.bitwise.bitwise_xor(sequence_keys[:, None],
+                                       times[None, :]))  # [batch, length]
+  levels = hash32(tf.cast(tf.range(q_levels), tf.uint32))  # constant-folded
+  bits = hash32(tf.bitwise.bitwise_xor(keys[:, :, None],
+                                       levels[None, None, :]))
   uniform = (tf.cast(tf.bitwise.right_shift(bits, 8), tf.float32) + 0.5) * (
       1.0 / (1 << 24))  # 24 random bits, in (0, 1)
-  gumbel = -tf.math.log(-tf.math.log(uniform))
-  return tf.reshape(gumbel, [batch, length, q_levels])
+  return -tf.math.log(-tf.math.log(uniform))
 
 
-def temperature_column(temperature, batch):
+def temperature_column(temperature: Any, batch: Any) -> tf.Tensor:
   """A scalar or `[batch]` temperature as float32 `[batch, 1]`."""
   temperature = tf.cast(temperature, tf.float32)
   if temperature.shape.rank:
@@ -66,7 +75,8 @@ def temperature_column(temperature, batch):
   return tf.broadcast_to(temperature, [batch, 1])
 
 
-def sample_with_noise(logits, temperature, gumbel):
+def sample_with_noise(logits: tf.Tensor, temperature: tf.Tensor,
+                      gumbel: tf.Tensor) -> tf.Tensor:
   """Gumbel-max sampling with the noise given.
 
   Args:
@@ -84,7 +94,8 @@ def sample_with_noise(logits, temperature, gumbel):
   return tf.argmax(noisy, axis=-1, output_type=tf.int32)
 
 
-def sample_logits(logits, temperature, seed, index):
+def sample_logits(logits: tf.Tensor, temperature: Any, seeds: Any,
+                  index: tf.Tensor) -> tf.Tensor:
   """Draws one code per row from `softmax(logits / temperature)`.
 
   A temperature of 0 (or below 1e-6) gives the argmax.
@@ -92,14 +103,14 @@ def sample_logits(logits, temperature, seed, index):
   Args:
     logits: float `[batch, q_levels]`, the distributions of sample `index`.
     temperature: float scalar or `[batch]` (one per sequence).
-    seed: int or int32 scalar tensor.
+    seeds: int `[batch]`, one seed per sequence.
     index: int32 scalar, the sample's index in its sequences.
 
   Returns:
-    int32 `[batch]` codes; row `b` depends only on its logits, temperature
-    and `(seed, index, b)`.
+    int32 `[batch]` codes; row `b` depends only on its logits, temperature,
+    `seeds[b]` and `index`.
   """
-  batch, q_levels = tf.shape(logits)[0], tf.shape(logits)[1]
-  noise = gumbel_noise(seed, index, batch, 1, q_levels)[:, 0]
+  batch, q_levels = tf.shape(logits)[0], logits.shape[-1]
+  noise = gumbel_noise(seeds, index, 1, q_levels)[:, 0]
   return sample_with_noise(logits, temperature_column(temperature, batch),
                            noise)

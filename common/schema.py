@@ -15,8 +15,10 @@ rules that apply only when training; both raise `ConfigError`.
 
 The reference page of all keys is generated from the declarations:
 
-    python -m common.schema --write_reference   # writes docs/config.md
+    python -m common.config_reference --write_reference   # docs/config.md
 """
+
+from __future__ import annotations
 
 import copy
 import dataclasses
@@ -25,14 +27,14 @@ import importlib
 import math
 import os
 import re
-import sys
 import typing
-from typing import Any
+from types import ModuleType
+from typing import Any, Iterable
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMMON_MODULE = "common.trainer_keys"
 REFERENCE_PATH = os.path.join(_ROOT, "docs", "config.md")
-REFERENCE_COMMAND = "python -m common.schema --write_reference"
+REFERENCE_COMMAND = "python -m common.config_reference --write_reference"
 
 # How a key may change between two runs of one model (`Key.changes`).
 FIXED = "fixed"              # never: the model, and the codes it reads
@@ -50,10 +52,10 @@ class ConfigError(ValueError):
 class _Marker:
   """A named sentinel (prints its name in reprs and the reference)."""
 
-  def __init__(self, name):
+  def __init__(self, name: str) -> None:
     self.name = name
 
-  def __repr__(self):
+  def __repr__(self) -> str:
     return self.name
 
 
@@ -99,7 +101,7 @@ class Key:
   with_key: str | None = None
   implied: Any = NOT_IMPLIED
 
-  def __post_init__(self):
+  def __post_init__(self) -> None:
     if self.changes not in CHANGES:
       raise ValueError(f"{self.name}: changes must be one of {set(CHANGES)}")
     for value in (self.default, self.implied):
@@ -111,7 +113,7 @@ class Key:
 # Values.
 
 
-def _item_type(key):
+def _item_type(key: Key) -> tuple[Any, bool]:
   """(item type, is a list) of a key's declared type."""
   if typing.get_origin(key.type) is list:
     return typing.get_args(key.type)[0], True
@@ -128,7 +130,7 @@ def type_name(key: Key) -> str:
   return f"list of {_TYPE_NAMES[item]}s" if is_list else _TYPE_NAMES[item]
 
 
-def _a_type(key):
+def _a_type(key: Key) -> str:
   """"an integer", "true or false", "a list of numbers": for messages."""
   if key.type is bool:
     return "true or false"
@@ -136,7 +138,7 @@ def _a_type(key):
   return ("an " if name[0] in "aeiou" else "a ") + name
 
 
-def _has_type(value, item):
+def _has_type(value: Any, item: type) -> bool:
   if item is bool:
     return isinstance(value, bool)
   if isinstance(value, bool):
@@ -146,7 +148,7 @@ def _has_type(value, item):
   return isinstance(value, item)
 
 
-def _bounds(key):
+def _bounds(key: Key) -> str:
   """"> 0", ">= 1", "in [0, 127]" or "" for a key's range."""
   low = None if key.min is None else (
       f"{'>' if key.min_exclusive else '>='} {key.min!r}")
@@ -159,7 +161,7 @@ def _bounds(key):
   return f"in [{key.min!r}, {key.max!r}]"
 
 
-def _in_bounds(key, number):
+def _in_bounds(key: Key, number: float) -> bool:
   if key.min is not None and (number < key.min or (
       key.min_exclusive and number == key.min)):
     return False
@@ -214,14 +216,14 @@ def allowed(key: Key) -> str:
 _FAMILY_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
-def families() -> list[str]:
-  """The model families installed beside `common/`, sorted."""
-  return sorted(name for name in os.listdir(_ROOT) if _FAMILY_NAME.match(name)
-                and os.path.exists(os.path.join(_ROOT, name,
+def families(root: str = _ROOT) -> list[str]:
+  """The model families installed beside `common/` (in `root`), sorted."""
+  return sorted(name for name in os.listdir(root) if _FAMILY_NAME.match(name)
+                and os.path.exists(os.path.join(root, name,
                                                 "config_schema.py")))
 
 
-def family_module(family: str):
+def family_module(family: str) -> ModuleType:
   """The module `<family>.config_schema` that declares a family's keys.
 
   Raises:
@@ -240,7 +242,7 @@ def family_module(family: str):
                       f"{', '.join(families())}") from None
 
 
-def _modules(family):
+def _modules(family: str) -> tuple[ModuleType, ModuleType]:
   """The key modules of a family's configs: the common one, the family's."""
   return importlib.import_module(COMMON_MODULE), family_module(family)
 
@@ -273,7 +275,7 @@ def check_known(config: dict, family: str) -> dict:
   return out
 
 
-def unknown_key_message(name: str, known) -> str:
+def unknown_key_message(name: str, known: Iterable[str]) -> str:
   """"unknown key 'dimm' (did you mean 'dim'?)", else the known keys."""
   close = difflib.get_close_matches(str(name), list(known), n=1)
   if close:
@@ -286,7 +288,7 @@ def defaults(family: str) -> dict:
   return defaults_of(keys(family).values())
 
 
-def defaults_of(declared) -> dict:
+def defaults_of(declared: Iterable[Key]) -> dict:
   """The defaults of some `Key`s (fresh copies), except REQUIRED keys."""
   return {k.name: copy.deepcopy(k.default) for k in declared
           if k.default is not REQUIRED}
@@ -331,7 +333,7 @@ def keys_that_change(family: str, *changes: str) -> tuple[str, ...]:
 # The reference page.
 
 
-def _cell(value):
+def _cell(value: Any) -> str:
   if value is REQUIRED:
     return "(required)"
   if isinstance(value, bool) or value is None:
@@ -341,7 +343,7 @@ def _cell(value):
   return f"`{value}`"
 
 
-def _table(module):
+def _table(module: ModuleType) -> str:
   rows = ["| key | type | default | allowed | may change | meaning |",
           "|---|---|---|---|---|---|"]
   for key in module.KEYS:
@@ -357,6 +359,11 @@ def _table(module):
                                        getattr(module, "check_training", None))
            if f is not None and f.__doc__]
   return "\n".join(rows + [""] + [" ".join(r.split()) + "\n" for r in rules])
+
+
+def _summary(module: ModuleType) -> str:
+  """The first paragraph of a module's docstring, on one line."""
+  return " ".join((module.__doc__ or "").strip().split("\n\n")[0].split())
 
 
 def reference_markdown() -> str:
@@ -382,45 +389,20 @@ def reference_markdown() -> str:
   ]
   common = importlib.import_module(COMMON_MODULE)
   parts += [f"## Every config ({common.__name__.replace('.', '/')}.py)", "",
-            " ".join(common.__doc__.strip().split("\n\n")[0].split()), "",
+            _summary(common), "",
             _table(common)]
   for family in families():
     module = family_module(family)
     parts += [f"## {family} ({family}/config_schema.py)", "",
-              " ".join(module.__doc__.strip().split("\n\n")[0].split()), "",
+              _summary(module), "",
               _table(module)]
   return "\n".join(parts).rstrip("\n") + "\n"
 
 
-def main(argv):
-  """Prints the reference, or writes it to docs/config.md."""
-  del argv
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  text = reference_markdown()
-  if not flags.FLAGS.write_reference:
-    sys.stdout.write(text)
-    return 0
+def write_reference(path: str = REFERENCE_PATH) -> None:
+  """Writes the config reference (`reference_markdown`) to `path`
+  atomically."""
   from common import files  # pylint: disable=g-import-not-at-top
-  with files.atomic_path(REFERENCE_PATH) as tmp:
+  with files.atomic_path(path) as tmp:
     with open(tmp, "w") as f:
-      f.write(text)
-  print(f"wrote {REFERENCE_PATH}")
-  return 0
-
-
-def _define_flags():
-  from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_bool("write_reference", False, "Write the config reference "
-                    "to docs/config.md (without it: print it).")
-
-
-def run():
-  """`python -m common.schema [--write_reference]`."""
-  from common import cli  # pylint: disable=g-import-not-at-top
-  cli.run(main, _define_flags, __doc__)
-
-
-if __name__ == "__main__":
-  # Through the package, so that the key modules and this share one module.
-  from common import schema  # pylint: disable=g-import-not-at-top
-  schema.run()
+      f.write(reference_markdown())

@@ -1,30 +1,42 @@
-"""The flags, `main` and `run` shared by `samplernn.train` and `wavenet.train`.
+"""The train command of every model family: flags, `main` and `run`.
 
-Each family's train module runs `run(family, default_preset, main, __doc__)`
-(flags defined here, listed by `--help`, user errors reported by
-`common.cli`) with a `main` that calls `main(family, build_model,
-audio_summary)`; all the work is in `common.trainer.train`.
+A family's train module (`<family>/train.py`) is one line,
+`train_cli.run(family, default_preset, __doc__)`: the flags are defined
+here (listed by `--help`), user errors reported by `common.cli`, and all the
+work is in `common.trainer.train` (the model and its audio summaries come
+from the family plug-in, `common.family`).
 """
+
+from __future__ import annotations
+
+import functools
 
 from absl import flags
 
+from common import checkpoint as ckpt_lib
 from common import cli
 from common import config as config_lib
+from common import corpus
+from common import data as data_lib
+from common import train_errors
 
 # Flags that override a config key of the same name when given.
 OVERRIDE_FLAGS = ("batch_size", "seq_len", "num_windows", "learning_rate",
                   "num_steps", "checkpoint_every", "keep_checkpoints",
                   "validate_every", "val_batches", "early_stopping_patience",
                   "grad_clip_norm", "seed", "jit_compile")
+# The errors a user can cause (`common.cli.run` prints them in one line).
+USER_ERRORS = (train_errors.TrainingError, corpus.PrepareError,
+               data_lib.DataError, ckpt_lib.CheckpointError)
 
 
-def quiet_logs():
+def quiet_logs() -> None:
   """Only warnings from absl/TF Python logging (no per-checkpoint INFO)."""
   from absl import logging  # pylint: disable=g-import-not-at-top
   logging.set_verbosity(logging.WARNING)
 
 
-def define_flags(family, default_preset):
+def define_flags(family: str, default_preset: str) -> None:
   flags.DEFINE_string("data_dir", None, "A corpus made by common.prepare.")
   flags.DEFINE_string("model_dir", None, "Where the config, checkpoints and "
                       "TensorBoard logs go. Re-running the same command "
@@ -33,7 +45,7 @@ def define_flags(family, default_preset):
                       f"{', '.join(config_lib.list_presets(family))}) or a "
                       "path to a JSON config file.")
   flags.DEFINE_multi_string("set", [], "Override any config key: "
-                            "--set=dim=512 (value parsed as JSON; every "
+                            "--set=seq_len=2048 (value parsed as JSON; every "
                             "key: docs/config.md)")
   flags.DEFINE_integer("batch_size", None, "Sequences per step (all replicas "
                        "together).")
@@ -53,14 +65,15 @@ def define_flags(family, default_preset):
                      "norm (0: off).")
   flags.DEFINE_integer("seed", None, "Seed of data order and weights.")
   flags.DEFINE_bool("jit_compile", None, "Compile the training step with XLA "
-                    "(single replica only; the WaveNet presets turn it on).")
+                    "(single replica only; some presets turn it on).")
   flags.DEFINE_string("init_from", None, "Fine-tune: start a new run from the "
                       "weights of this model (a model directory or a "
                       "pretrained/ one; its best checkpoint) at step 0. The "
                       "model must be the same; batch, windows and learning "
-                      "rate may differ (an autoencoder may gain pitch "
-                      "conditioning). Ignored when --model_dir already "
-                      "holds a checkpoint (the run resumes).")
+                      "rate may differ, and the inputs a family allows "
+                      "may be added (docs/config.md, 'fine-tune: add'). "
+                      "Ignored when --model_dir already holds a checkpoint "
+                      "(the run resumes).")
   flags.DEFINE_enum("strategy", "default",
                     ["default", "mirrored", "multi_worker", "tpu"],
                     "tf.distribute strategy (multi_worker reads TF_CONFIG).")
@@ -68,7 +81,8 @@ def define_flags(family, default_preset):
   flags.mark_flags_as_required(["data_dir", "model_dir"])
 
 
-def config_from_flags(family):
+def config_from_flags(family: str) -> dict:
+  """The config of `--config`, `--set` and the override flags."""
   f = flags.FLAGS
   overrides = config_lib.parse_overrides(f.set)
   for name in OVERRIDE_FLAGS:
@@ -77,15 +91,15 @@ def config_from_flags(family):
   return config_lib.load(family, f.config, overrides)
 
 
-def main(family, build_model, audio_summary=None):
+def main(family: str, argv: list[str]) -> int:
   """Parses the flags into a config and trains; returns the exit code."""
-  from common import trainer  # pylint: disable=g-import-not-at-top
+  del argv
+  from common import trainer  # pylint: disable=g-import-not-at-top (TF)
   quiet_logs()
   f = flags.FLAGS
-  config = config_from_flags(family)
-  result = trainer.train(config, f.data_dir, f.model_dir, build_model,
-                         audio_summary=audio_summary, strategy=f.strategy,
-                         tpu=f.tpu, init_from=f.init_from)
+  result = trainer.train(config_from_flags(family), f.data_dir, f.model_dir,
+                         strategy=f.strategy, tpu=f.tpu,
+                         init_from=f.init_from)
   best = result["best"]
   print(f"stopped at step {result['step']} ({result['stop_reason']}); "
         f"last checkpoint {result['checkpoint']}")
@@ -95,11 +109,8 @@ def main(family, build_model, audio_summary=None):
   return 0
 
 
-def run(family, default_preset, family_main, doc):
-  """Runs a family's train command (`family_main(argv)`) through
-  `common.cli.run` with the flags above."""
-  from common import prepare  # pylint: disable=g-import-not-at-top
-  from common import trainer  # pylint: disable=g-import-not-at-top
-  cli.run(family_main, lambda: define_flags(family, default_preset), doc,
-          user_errors=(trainer.TrainingError, prepare.PrepareError,
-                       ValueError))
+def run(family: str, default_preset: str, doc: str | None) -> None:
+  """Runs a family's train command through `common.cli.run`."""
+  cli.run(functools.partial(main, family),
+          lambda: define_flags(family, default_preset), doc,
+          user_errors=USER_ERRORS)

@@ -36,7 +36,8 @@ KEYS = (
     Key("num_windows", int, 1, "Consecutive windows per training crop; the "
         "model's state is carried across them.", min=1, changes=FINE_TUNE),
     Key("seed", int, 0, "Seed of the initial weights, the data order "
-        "(files, shuffling, crops) and input jitter, all drawn per step.",
+        "(files, shuffling, crops) and the model's training randomness, all "
+        "drawn per step.",
         min=0, max=2**32 - 1, changes=FINE_TUNE),
     Key("shuffle_buffer", int, 64, "Training chunks permuted together "
         "(each epoch in consecutive blocks of this many).", min=1, changes=FINE_TUNE),

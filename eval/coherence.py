@@ -97,10 +97,14 @@ sdist whose setup.py downloads them), and nothing can be fetched from a model
 hub here.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any, Sequence
 
 import librosa
 import numpy as np
+from numpy.typing import ArrayLike
 
 _POWER_EPS = 1e-10
 _CHROMA_N_FFT = 4096
@@ -111,11 +115,11 @@ DEFAULT_LAGS_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
 DEFAULT_FLATNESS_RANGE = (1e-5, 0.1)
 
 
-def _as_audio(audio):
+def _as_audio(audio: ArrayLike) -> np.ndarray:
   return np.asarray(audio, dtype=np.float32).reshape(-1)
 
 
-def _dbfs(rms):
+def _dbfs(rms: ArrayLike) -> Any:
   return 20.0 * np.log10(np.maximum(rms, 1e-12))
 
 
@@ -123,8 +127,9 @@ def _dbfs(rms):
 # Chroma windows and structure.
 
 
-def chroma_features(audio, sample_rate=16000, hop_seconds=0.25,
-                    window_seconds=0.5, silence_dbfs=-60.0):
+def chroma_features(audio: ArrayLike, sample_rate: int = 16000,
+                    hop_seconds: float = 0.25, window_seconds: float = 0.5,
+                    silence_dbfs: float = -60.0) -> np.ndarray:
   """Chroma of `window_seconds` windows every `hop_seconds`, L2-normalised.
 
   Args:
@@ -169,7 +174,7 @@ def chroma_features(audio, sample_rate=16000, hop_seconds=0.25,
   return features
 
 
-def _centred(features):
+def _centred(features: np.ndarray) -> np.ndarray:
   """Subtracts the mean of the non-zero rows and re-normalises them."""
   live = np.linalg.norm(features, axis=1) > 0
   centred = np.zeros_like(features)
@@ -182,7 +187,7 @@ def _centred(features):
   return centred
 
 
-def _diagonals(matrix):
+def _diagonals(matrix: np.ndarray) -> np.ndarray:
   """Rows of diagonals of a square matrix: out[l, i] = matrix[i, i + l].
 
   Entries with i + l >= n are garbage (the caller masks them). Returns a
@@ -197,7 +202,8 @@ def _diagonals(matrix):
   return np.ascontiguousarray(view.T)  # [lags, starts]
 
 
-def _stripe_correlations(features, min_lag, stripe):
+def _stripe_correlations(features: np.ndarray, min_lag: int, stripe: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
   """Pearson correlations of stripe-long window sequences at every lag.
 
   Args:
@@ -242,7 +248,8 @@ def _stripe_correlations(features, min_lag, stripe):
   return lags, correlation, valid
 
 
-def _passage_scores(correlation, valid, run, min_run):
+def _passage_scores(correlation: np.ndarray, valid: np.ndarray, run: int,
+                    min_run: int) -> np.ndarray:
   """Per lag: mean stripe correlation over the best run of starts, [lags].
 
   The run is `run` consecutive starts, or all valid starts where the lag
@@ -262,17 +269,21 @@ def _passage_scores(correlation, valid, run, min_run):
   return np.where(count >= min_run, scores, np.nan)
 
 
-def _structure_statistic(features, min_lag, stripe, run, min_run):
+def _structure_statistic(features: np.ndarray, min_lag: int, stripe: int,
+                         run: int, min_run: int) -> float:
   """Best passage score over lags >= min_lag (nan if no lag qualifies)."""
   _, correlation, valid = _stripe_correlations(features, min_lag, stripe)
   scores = _passage_scores(correlation, valid, run, min_run)
   return float(np.nanmax(scores)) if np.any(np.isfinite(scores)) else math.nan
 
 
-def structure_score(audio, sample_rate=16000, min_lag_seconds=5.0,
-                    stripe_seconds=4.0, run_seconds=8.0, min_run_seconds=1.0,
-                    num_shuffles=50, seed=0, null_block_seconds=1.0,
-                    hop_seconds=0.25, window_seconds=0.5):
+def structure_score(audio: ArrayLike, sample_rate: int = 16000,
+                    min_lag_seconds: float = 5.0,
+                    stripe_seconds: float = 4.0, run_seconds: float = 8.0,
+                    min_run_seconds: float = 1.0, num_shuffles: int = 50,
+                    seed: int = 0, null_block_seconds: float = 1.0,
+                    hop_seconds: float = 0.25,
+                    window_seconds: float = 0.5) -> dict[str, Any]:
   """Sequential-repetition score of a clip and its z-score against shuffling.
 
   See the module docstring for the definition. Cost grows with the square of
@@ -304,17 +315,22 @@ def structure_score(audio, sample_rate=16000, min_lag_seconds=5.0,
       min_run_seconds, num_shuffles, seed, null_block_seconds)
 
 
-def _block_permutation(n, block, rng):
+def _block_permutation(n: int, block: int, rng: np.random.Generator
+                       ) -> np.ndarray:
   """Indices [n] that permute consecutive blocks of `block` windows."""
   blocks = np.array_split(np.arange(n), np.arange(block, n, block))
   return np.concatenate([blocks[i] for i in rng.permutation(len(blocks))])
 
 
-def structure_score_from_features(features, hop_seconds=0.25,
-                                  min_lag_seconds=5.0, stripe_seconds=4.0,
-                                  run_seconds=8.0, min_run_seconds=1.0,
-                                  num_shuffles=50, seed=0,
-                                  null_block_seconds=1.0):
+def structure_score_from_features(features: np.ndarray,
+                                  hop_seconds: float = 0.25,
+                                  min_lag_seconds: float = 5.0,
+                                  stripe_seconds: float = 4.0,
+                                  run_seconds: float = 8.0,
+                                  min_run_seconds: float = 1.0,
+                                  num_shuffles: int = 50, seed: int = 0,
+                                  null_block_seconds: float = 1.0
+                                  ) -> dict[str, Any]:
   """`structure_score` on precomputed windows, features [windows, dims]."""
   nan = float("nan")
   n = features.shape[0]
@@ -347,9 +363,10 @@ def structure_score_from_features(features, hop_seconds=0.25,
   return result
 
 
-def similarity_vs_lag(audio, sample_rate=16000,
-                      lags_seconds=DEFAULT_LAGS_SECONDS, centre=True,
-                      hop_seconds=0.25, window_seconds=0.5):
+def similarity_vs_lag(audio: ArrayLike, sample_rate: int = 16000,
+                      lags_seconds: Sequence[float] = DEFAULT_LAGS_SECONDS,
+                      centre: bool = True, hop_seconds: float = 0.25,
+                      window_seconds: float = 0.5) -> np.ndarray:
   """Mean cosine similarity of chroma windows at each lag.
 
   Args:
@@ -390,7 +407,8 @@ def similarity_vs_lag(audio, sample_rate=16000,
 # Chunking, drift and collapse.
 
 
-def _chunks(audio, sample_rate, chunk_seconds):
+def _chunks(audio: np.ndarray, sample_rate: int, chunk_seconds: float
+            ) -> tuple[np.ndarray, np.ndarray]:
   """Non-overlapping chunks, [chunks, chunk_samples] (+ start times, s)."""
   chunk = int(round(chunk_seconds * sample_rate))
   num_chunks = audio.size // chunk
@@ -400,8 +418,8 @@ def _chunks(audio, sample_rate, chunk_seconds):
   return chunks, np.arange(num_chunks) * chunk / sample_rate
 
 
-def ltas_db(audio, sample_rate=16000, n_bands=32, n_fft=_FRAME_N_FFT,
-            hop=_FRAME_HOP):
+def ltas_db(audio: ArrayLike, sample_rate: int = 16000, n_bands: int = 32,
+            n_fft: int = _FRAME_N_FFT, hop: int = _FRAME_HOP) -> np.ndarray:
   """Long-term average spectrum in dB on mel bands.
 
   For a corpus reference, pass the concatenation of the real clips.
@@ -421,19 +439,21 @@ def ltas_db(audio, sample_rate=16000, n_bands=32, n_fft=_FRAME_N_FFT,
   return 10.0 * np.log10(np.mean(mel_power, axis=1) + _POWER_EPS)
 
 
-def _rms_db_difference(a, b):
+def _rms_db_difference(a: np.ndarray, b: np.ndarray) -> Any:
   return np.sqrt(np.mean((a - b) ** 2, axis=-1))
 
 
-def _slope_per_minute(times_seconds, values):
+def _slope_per_minute(times_seconds: np.ndarray, values: np.ndarray) -> float:
   if len(values) < 2:
     return float("nan")
   return float(np.polyfit(np.asarray(times_seconds) / 60.0, values, 1)[0])
 
 
 
-def drift(audio, sample_rate=16000, chunk_seconds=5.0, reference_ltas=None,
-          n_bands=32):
+def drift(audio: ArrayLike, sample_rate: int = 16000,
+          chunk_seconds: float = 5.0,
+          reference_ltas: np.ndarray | None = None,
+          n_bands: int = 32) -> dict[str, Any]:
   """Spectral drift of a long clip, chunk by chunk.
 
   Args:
@@ -466,7 +486,8 @@ def drift(audio, sample_rate=16000, chunk_seconds=5.0, reference_ltas=None,
                                                       vs_first[1:])}
 
 
-def _chunk_level_and_flatness(chunk, sample_rate, silence_dbfs):
+def _chunk_level_and_flatness(chunk: np.ndarray, sample_rate: int,
+                              silence_dbfs: float) -> tuple[float, float]:
   """(RMS in dBFS, mean flatness over non-silent frames or nan)."""
   del sample_rate  # Frame sizes are in samples.
   chunk = chunk - np.mean(chunk)  # A constant (DC) output is inaudible.
@@ -480,8 +501,10 @@ def _chunk_level_and_flatness(chunk, sample_rate, silence_dbfs):
   return level, mean_flatness
 
 
-def collapse(audio, sample_rate=16000, chunk_seconds=5.0, silence_dbfs=-60.0,
-             flatness_range=DEFAULT_FLATNESS_RANGE):
+def collapse(audio: ArrayLike, sample_rate: int = 16000,
+             chunk_seconds: float = 5.0, silence_dbfs: float = -60.0,
+             flatness_range: tuple[float, float] = DEFAULT_FLATNESS_RANGE
+             ) -> dict[str, Any]:
   """Detects chunks that collapsed into silence, a stuck tone, or noise.
 
   Args:
@@ -515,9 +538,12 @@ def collapse(audio, sample_rate=16000, chunk_seconds=5.0, silence_dbfs=-60.0,
                                        else float("nan"))}
 
 
-def flatness_percentiles(real_audios, sample_rate=16000, chunk_seconds=5.0,
-                         percentiles=(1.0, 99.0), margin=1.0,
-                         silence_dbfs=-60.0):
+def flatness_percentiles(real_audios: Sequence[ArrayLike],
+                         sample_rate: int = 16000,
+                         chunk_seconds: float = 5.0,
+                         percentiles: tuple[float, float] = (1.0, 99.0),
+                         margin: float = 1.0, silence_dbfs: float = -60.0
+                         ) -> tuple[float, float]:
   """Percentiles of chunk spectral flatness over real clips.
 
   Args:
@@ -553,8 +579,9 @@ def flatness_percentiles(real_audios, sample_rate=16000, chunk_seconds=5.0,
 # Distribution distance.
 
 
-def window_features(audio, sample_rate=16000, window_seconds=1.0,
-                    kind="both", n_mels=64, n_mfcc=20):
+def window_features(audio: ArrayLike, sample_rate: int = 16000,
+                    window_seconds: float = 1.0, kind: str = "both",
+                    n_mels: int = 64, n_mfcc: int = 20) -> np.ndarray:
   """Pooled log-mel / MFCC statistics of non-overlapping windows.
 
   Args:
@@ -592,7 +619,8 @@ def window_features(audio, sample_rate=16000, window_seconds=1.0,
   return np.concatenate(pooled, axis=1)
 
 
-def frechet_distance(features_a, features_b, eps=1e-6):
+def frechet_distance(features_a: np.ndarray, features_b: np.ndarray,
+                     eps: float = 1e-6) -> float:
   """Frechet distance between Gaussians fitted to two feature sets.
 
   FD = ||mu_a - mu_b||^2 + tr(C_a + C_b - 2 sqrtm(C_a C_b)), with eps added to
@@ -626,13 +654,15 @@ def frechet_distance(features_a, features_b, eps=1e-6):
   return float(max(distance, 0.0))
 
 
-def _pooled_features(audios, sample_rate, window_seconds, kind):
+def _pooled_features(audios: Sequence[ArrayLike], sample_rate: int,
+                     window_seconds: float, kind: str) -> np.ndarray:
   return np.concatenate([window_features(a, sample_rate, window_seconds, kind)
                          for a in audios], axis=0)
 
 
-def fd_logmel(real_audios, generated_audios, sample_rate=16000,
-              window_seconds=1.0):
+def fd_logmel(real_audios: Sequence[ArrayLike],
+              generated_audios: Sequence[ArrayLike], sample_rate: int = 16000,
+              window_seconds: float = 1.0) -> float:
   """Frechet distance of pooled log-mel window statistics (lists of clips)."""
   return frechet_distance(
       _pooled_features(real_audios, sample_rate, window_seconds, "logmel"),
@@ -640,8 +670,9 @@ def fd_logmel(real_audios, generated_audios, sample_rate=16000,
                        "logmel"))
 
 
-def fd_mfcc(real_audios, generated_audios, sample_rate=16000,
-            window_seconds=1.0):
+def fd_mfcc(real_audios: Sequence[ArrayLike],
+            generated_audios: Sequence[ArrayLike], sample_rate: int = 16000,
+            window_seconds: float = 1.0) -> float:
   """Frechet distance of pooled MFCC window statistics (lists of clips)."""
   return frechet_distance(
       _pooled_features(real_audios, sample_rate, window_seconds, "mfcc"),
@@ -652,10 +683,14 @@ def fd_mfcc(real_audios, generated_audios, sample_rate=16000,
 # Everything at once.
 
 
-def coherence_metrics(audio, sample_rate=16000, reference=None,
-                      reference_ltas=None, flatness_range=None,
-                      flatness_margin=10.0, lags_seconds=DEFAULT_LAGS_SECONDS,
-                      chunk_seconds=5.0, seed=0):
+def coherence_metrics(audio: ArrayLike, sample_rate: int = 16000,
+                      reference: Sequence[ArrayLike] | None = None,
+                      reference_ltas: np.ndarray | None = None,
+                      flatness_range: tuple[float, float] | None = None,
+                      flatness_margin: float = 10.0,
+                      lags_seconds: Sequence[float] = DEFAULT_LAGS_SECONDS,
+                      chunk_seconds: float = 5.0,
+                      seed: int = 0) -> dict[str, float]:
   """All long-range coherence metrics of one clip as a flat dict of floats.
 
   Args:

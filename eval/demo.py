@@ -17,8 +17,11 @@ earlier report of this command (it holds `demo.json`, written before the
 report): any other non-empty `--report_dir` is refused, never deleted.
 """
 
+from __future__ import annotations
+
 import os
 import sys
+from typing import Callable, Sequence
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRETRAINED = os.path.join(ROOT, "pretrained")
@@ -34,21 +37,22 @@ TITLE = "neuralsynth: the shipped SampleRNN and WaveNet models compared"
 MARKER = "demo.json"
 
 
-def prepare_clips(work_dir, progress=True):
+def prepare_clips(work_dir: str, progress: bool = True) -> dict[str, str]:
   """Prepares the bundled clips as test-only corpora; returns {kind: dir}."""
-  from common import prepare  # pylint: disable=g-import-not-at-top
+  from common import corpus  # pylint: disable=g-import-not-at-top
   out = {}
   for kind in ("music", "notes"):
     data_dir = os.path.join(work_dir, f"clips_{kind}")
-    if not os.path.exists(os.path.join(data_dir, prepare.MANIFEST)):
-      prepare.prepare([os.path.join(CLIPS, kind)], data_dir,
+    if not os.path.exists(os.path.join(data_dir, corpus.MANIFEST)):
+      corpus.prepare([os.path.join(CLIPS, kind)], data_dir,
                       chunk_seconds=1.0, val_fraction=0.0, test_fraction=1.0,
                       workers=1, progress=progress)
     out[kind] = data_dir
   return out
 
 
-def available_models(pretrained_dir=PRETRAINED):
+def available_models(pretrained_dir: str = PRETRAINED
+                     ) -> dict[str, tuple[str, str]]:
   """{name: (model_dir, corpus kind)} of the shipped models that exist."""
   found = {}
   for name, (sub, kind) in MODELS.items():
@@ -58,7 +62,7 @@ def available_models(pretrained_dir=PRETRAINED):
   return found
 
 
-def claim_report_dir(report_dir, settings):
+def claim_report_dir(report_dir: str, settings: dict) -> bool:
   """Makes `report_dir` this command's: True if it holds an earlier report.
 
   An empty or missing folder is claimed by writing `MARKER` (with
@@ -87,10 +91,13 @@ def claim_report_dir(report_dir, settings):
   return earlier
 
 
-def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
-             speed_batches=(1, 4), with_f0=True, progress=True,
-             pretrained_dir=PRETRAINED, nll_batches=0, speed_seconds=0.5,
-             clip_seconds=4.0, log=print):
+def run_demo(work_dir: str, report_dir: str, seconds: float = 12.0,
+             num_seqs: int = 2, clips: int = 4,
+             speed_batches: Sequence[int] = (1, 4), with_f0: bool = True,
+             progress: bool = True, pretrained_dir: str = PRETRAINED,
+             nll_batches: int = 0, speed_seconds: float = 0.5,
+             clip_seconds: float = 4.0,
+             log: Callable[[str], None] = print) -> dict:
   """The whole main job; returns the comparison's results dict.
 
   Refuses (FileExistsError) a non-empty `report_dir` that is no earlier
@@ -101,18 +108,18 @@ def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
       speed_batches=list(speed_batches), with_f0=with_f0,
       nll_batches=nll_batches, speed_seconds=speed_seconds,
       clip_seconds=clip_seconds))
-  from eval import compare  # pylint: disable=g-import-not-at-top
+  from eval import comparison  # pylint: disable=g-import-not-at-top
   models = available_models(pretrained_dir)
   for name, (sub, _) in MODELS.items():
     if name not in models:
       log(f"note: pretrained/{sub} is not there; {name} is left out")
   if not models:
-    raise compare.CompareError(f"{pretrained_dir}: no pretrained models")
+    raise comparison.CompareError(f"{pretrained_dir}: no pretrained models")
   corpora = prepare_clips(work_dir, progress)
   music = any(kind == "music" for _, kind in models.values())
   data_dir = corpora["music" if music else "notes"]
   # `overwrite` replaces only what a report writes (the marker stays).
-  return compare.compare(
+  return comparison.compare(
       {n: d for n, (d, _) in models.items()}, data_dir, report_dir,
       model_data={n: corpora[k] for n, (_, k) in models.items()
                   if corpora[k] != data_dir},
@@ -123,11 +130,11 @@ def run_demo(work_dir, report_dir, seconds=12.0, num_seqs=2, clips=4,
       overwrite=True)
 
 
-def main(argv):
+def main(argv: list[str]) -> int:
   from absl import flags  # pylint: disable=g-import-not-at-top
   from absl import logging  # pylint: disable=g-import-not-at-top
   from common import cli  # pylint: disable=g-import-not-at-top
-  from eval import compare  # pylint: disable=g-import-not-at-top
+  from eval import comparison  # pylint: disable=g-import-not-at-top
   if len(argv) > 1:
     print(f"error: unexpected arguments {' '.join(argv[1:])}",
           file=sys.stderr)
@@ -141,12 +148,12 @@ def main(argv):
                      speed_batches=cli.positive_ints(f.speed_batches,
                                                      "speed_batches"),
                      with_f0=f.f0)
-  print(compare.summary_text(results))
+  print(comparison.summary_text(results))
   print(f"\nreport: {os.path.abspath(os.path.join(report_dir, 'index.html'))}")
   return 0
 
 
-def define_flags():
+def define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "demo"),
                       "Where the prepared clips go.")
@@ -162,10 +169,11 @@ def define_flags():
   flags.DEFINE_bool("f0", True, "pYIN f0 metrics (slow).")
 
 
-def run():
+def run() -> None:
+  """Console-script entry point."""
   from common import cli  # pylint: disable=g-import-not-at-top
-  # compare.CompareError is a ValueError.
-  cli.run(main, define_flags, __doc__, user_errors=(ValueError,))
+  from eval import comparison  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__, user_errors=comparison.USER_ERRORS)
 
 
 if __name__ == "__main__":

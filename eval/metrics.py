@@ -51,14 +51,21 @@ Code statistics for quantised models:
   quantiser bin: nll16 = nll_code + E_codes[log2(bin width / (2/65536))].
   Bin edges are the decision boundaries of the rounding quantiser
   code = floor((y + 1)/2 * (q - 1) + 0.5) applied to the companded value y
-  (mu-law with mu = q - 1, A-law with A = 87.6, or linear y = x).
+  (`common.quantization.compress`: mu-law with mu = q - 1, A-law, or linear
+  y = x), mapped back to amplitudes through that same curve.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
 
 import librosa
 import numpy as np
 import scipy.fft
+from numpy.typing import ArrayLike
+
+from common import quantization
 
 # Parallel WaveGAN's multi-resolution STFT loss settings (at 24 kHz there;
 # used unchanged at 16 kHz).
@@ -74,14 +81,14 @@ _MAG_FLOOR_POWER = 1e-7  # as in Parallel WaveGAN: sqrt(clamp(power, 1e-7)).
 _POWER_EPS = 1e-10
 _LOG_EPS = 1e-5
 _RATIO_EPS = 1e-10  # spectral convergence floor: 20*log10(1e-10) = -200 dB.
-_A_LAW_A = 87.6
 
 
 # ----------------------------------------------------------------------------
 # Helpers.
 
 
-def crop_to_common_length(ref, est):
+def crop_to_common_length(ref: np.ndarray, est: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
   """Crops two signals to the shorter of their lengths.
 
   Args:
@@ -97,7 +104,8 @@ def crop_to_common_length(ref, est):
   return ref[:length], est[:length]
 
 
-def _stft_magnitude(audio, n_fft, hop, win_length):
+def _stft_magnitude(audio: np.ndarray, n_fft: int, hop: int,
+                    win_length: int) -> np.ndarray:
   """|STFT| as in Parallel WaveGAN: [frames, n_fft // 2 + 1], floored."""
   spec = librosa.stft(audio, n_fft=n_fft, hop_length=hop, win_length=win_length,
                       window="hann", center=True, pad_mode="reflect")
@@ -105,7 +113,7 @@ def _stft_magnitude(audio, n_fft, hop, win_length):
   return np.sqrt(power).T
 
 
-def _power_spectrogram(audio, n_fft, hop):
+def _power_spectrogram(audio: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
   """|STFT|^2 with a Hann window of n_fft: [frames, n_fft // 2 + 1]."""
   spec = librosa.stft(audio, n_fft=n_fft, hop_length=hop, window="hann",
                       center=True, pad_mode="constant")
@@ -116,10 +124,12 @@ def _power_spectrogram(audio, n_fft, hop):
 # Spectral distances.
 
 
-def multi_resolution_stft(ref, est, sample_rate=16000,
-                          fft_sizes=MSTFT_FFT_SIZES,
-                          hop_sizes=MSTFT_HOP_SIZES,
-                          win_lengths=MSTFT_WIN_LENGTHS):
+def multi_resolution_stft(ref: np.ndarray, est: np.ndarray,
+                          sample_rate: int = 16000,
+                          fft_sizes: Sequence[int] = MSTFT_FFT_SIZES,
+                          hop_sizes: Sequence[int] = MSTFT_HOP_SIZES,
+                          win_lengths: Sequence[int] = MSTFT_WIN_LENGTHS
+                          ) -> dict[str, float]:
   """Multi-resolution STFT distance (Parallel WaveGAN's loss, as a metric).
 
   Args:
@@ -140,15 +150,17 @@ def multi_resolution_stft(ref, est, sample_rate=16000,
   for n_fft, hop, win in zip(fft_sizes, hop_sizes, win_lengths):
     mag_ref = _stft_magnitude(ref, n_fft, hop, win)
     mag_est = _stft_magnitude(est, n_fft, hop, win)
-    ratio = (np.linalg.norm(mag_ref - mag_est) /
-             max(np.linalg.norm(mag_ref), _RATIO_EPS))
+    ratio = (float(np.linalg.norm(mag_ref - mag_est)) /
+             max(float(np.linalg.norm(mag_ref)), _RATIO_EPS))
     sc_db.append(20.0 * np.log10(max(ratio, _RATIO_EPS)))
     logmag.append(np.mean(np.abs(np.log(mag_ref) - np.log(mag_est))))
   return {"mstft_sc_db": float(np.mean(sc_db)),
           "mstft_logmag_l1": float(np.mean(logmag))}
 
 
-def log_spectral_distance_db(ref, est, sample_rate=16000, n_fft=2048, hop=512):
+def log_spectral_distance_db(ref: np.ndarray, est: np.ndarray,
+                             sample_rate: int = 16000, n_fft: int = 2048,
+                             hop: int = 512) -> float:
   """Log-spectral distance in dB.
 
   LSD = mean_frames sqrt(mean_bins (10 log10 P_ref - 10 log10 P_est)^2) with
@@ -172,8 +184,9 @@ def log_spectral_distance_db(ref, est, sample_rate=16000, n_fft=2048, hop=512):
   return float(np.mean(per_frame))
 
 
-def mel_cepstrum(audio, sample_rate=16000, n_mfcc=13, n_fft=1024, hop=256,
-                 n_mels=80):
+def mel_cepstrum(audio: np.ndarray, sample_rate: int = 16000, n_mfcc: int = 13,
+                 n_fft: int = 1024, hop: int = 256,
+                 n_mels: int = 80) -> np.ndarray:
   """Mel cepstrum: DCT-II (ortho) of the natural-log mel amplitude spectrum.
 
   Args:
@@ -194,8 +207,10 @@ def mel_cepstrum(audio, sample_rate=16000, n_mfcc=13, n_fft=1024, hop=256,
   return scipy.fft.dct(log_mel, type=2, norm="ortho", axis=0)[:n_mfcc].T
 
 
-def mel_cepstral_distortion_db(ref, est, sample_rate=16000, n_mfcc=13,
-                               n_fft=1024, hop=256, n_mels=80):
+def mel_cepstral_distortion_db(ref: np.ndarray, est: np.ndarray,
+                               sample_rate: int = 16000, n_mfcc: int = 13,
+                               n_fft: int = 1024, hop: int = 256,
+                               n_mels: int = 80) -> float:
   """Mel-cepstral distortion in dB, c0 excluded, frames compared one to one.
 
   MCD = mean_frames (10 / ln 10) * sqrt(2 * sum_{k>=1} (c_ref[k] - c_est[k])^2)
@@ -223,7 +238,7 @@ def mel_cepstral_distortion_db(ref, est, sample_rate=16000, n_mfcc=13,
 # Waveform distances.
 
 
-def snr_db(ref, est):
+def snr_db(ref: np.ndarray, est: np.ndarray) -> float:
   """Signal-to-noise ratio of an estimate, 10 log10(sum ref^2 / sum err^2).
 
   A sampled decoder has free phase, so this is low even for reconstructions
@@ -247,7 +262,7 @@ def snr_db(ref, est):
   return float(10.0 * np.log10(signal_energy / error_energy))
 
 
-def si_sdr_db(ref, est):
+def si_sdr_db(ref: np.ndarray, est: np.ndarray) -> float:
   """Scale-invariant signal-to-distortion ratio (Le Roux et al., 2019).
 
   Both signals are made zero-mean; target = (<est, ref> / ||ref||^2) ref,
@@ -281,8 +296,9 @@ def si_sdr_db(ref, est):
 # Pitch and harmony.
 
 
-def f0_track(audio, sample_rate=16000, fmin=C2_HZ, fmax=C7_HZ,
-             frame_length=2048, hop=512):
+def f0_track(audio: np.ndarray, sample_rate: int = 16000, fmin: float = C2_HZ,
+             fmax: float = C7_HZ, frame_length: int = 2048,
+             hop: int = 512) -> tuple[np.ndarray, np.ndarray]:
   """pYIN f0 track.
 
   pYIN is slow (Viterbi over a fine pitch grid); a hop of 512 samples (32 ms at
@@ -306,8 +322,10 @@ def f0_track(audio, sample_rate=16000, fmin=C2_HZ, fmax=C7_HZ,
   return np.asarray(f0_hz, dtype=np.float64), voiced_flag
 
 
-def f0_agreement(ref, est, sample_rate=16000, fmin=C2_HZ, fmax=C7_HZ,
-                 frame_length=2048, hop=512, tolerance_cents=50.0):
+def f0_agreement(ref: np.ndarray, est: np.ndarray, sample_rate: int = 16000,
+                 fmin: float = C2_HZ, fmax: float = C7_HZ,
+                 frame_length: int = 2048, hop: int = 512,
+                 tolerance_cents: float = 50.0) -> dict[str, float]:
   """Pitch and voicing agreement of two signals (mir_eval-style).
 
   Args:
@@ -345,7 +363,9 @@ def f0_agreement(ref, est, sample_rate=16000, fmin=C2_HZ, fmax=C7_HZ,
   }
 
 
-def chroma_similarity(ref, est, sample_rate=16000, n_fft=2048, hop=512):
+def chroma_similarity(ref: np.ndarray, est: np.ndarray,
+                      sample_rate: int = 16000, n_fft: int = 2048,
+                      hop: int = 512) -> float:
   """Mean cosine similarity of chroma frames (librosa.feature.chroma_stft).
 
   Frames where both signals are silent are skipped; a frame silent in only one
@@ -362,7 +382,7 @@ def chroma_similarity(ref, est, sample_rate=16000, n_fft=2048, hop=512):
   """
   ref, est = crop_to_common_length(ref, est)
 
-  def chroma(audio):
+  def chroma(audio: np.ndarray) -> np.ndarray:
     power = np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=hop)) ** 2
     # norm=None: keep silent frames at zero instead of normalising noise up.
     # tuning=0 so both signals share one chroma filterbank (A4 = 440 Hz).
@@ -389,7 +409,9 @@ def chroma_similarity(ref, est, sample_rate=16000, n_fft=2048, hop=512):
 # Everything at once.
 
 
-def reconstruction_metrics(ref, est, sample_rate=16000, with_f0=True):
+def reconstruction_metrics(ref: np.ndarray, est: np.ndarray,
+                           sample_rate: int = 16000,
+                           with_f0: bool = True) -> dict[str, float]:
   """All reconstruction metrics as one flat dict of floats.
 
   Args:
@@ -421,7 +443,9 @@ def reconstruction_metrics(ref, est, sample_rate=16000, with_f0=True):
 # Aggregation.
 
 
-def bootstrap_ci(values, num_resamples=1000, confidence=0.95, seed=0):
+def bootstrap_ci(values: ArrayLike, num_resamples: int = 1000,
+                 confidence: float = 0.95,
+                 seed: int = 0) -> tuple[float, float, float]:
   """Mean and percentile-bootstrap confidence interval of the mean.
 
   Args:
@@ -434,17 +458,17 @@ def bootstrap_ci(values, num_resamples=1000, confidence=0.95, seed=0):
     (mean, low, high) as floats; (nan, nan, nan) if no finite value; low ==
     high == mean for a single value.
   """
-  values = np.asarray(values, dtype=np.float64).reshape(-1)
-  values = values[np.isfinite(values)]
-  if values.size == 0:
+  flat = np.asarray(values, dtype=np.float64).reshape(-1)
+  finite = flat[np.isfinite(flat)]
+  if finite.size == 0:
     nan = float("nan")
     return nan, nan, nan
-  mean = float(np.mean(values))
-  if values.size == 1:
+  mean = float(np.mean(finite))
+  if finite.size == 1:
     return mean, mean, mean
   rng = np.random.default_rng(seed)
-  indices = rng.integers(0, values.size, size=(num_resamples, values.size))
-  means = np.mean(values[indices], axis=1)
+  indices = rng.integers(0, finite.size, size=(num_resamples, finite.size))
+  means = np.mean(finite[indices], axis=1)
   alpha = (1.0 - confidence) / 2.0
   low, high = np.quantile(means, [alpha, 1.0 - alpha])
   return mean, float(min(low, mean)), float(max(high, mean))
@@ -454,7 +478,7 @@ def bootstrap_ci(values, num_resamples=1000, confidence=0.95, seed=0):
 # Code statistics.
 
 
-def order0_entropy_bits(codes, q_levels):
+def order0_entropy_bits(codes: ArrayLike, q_levels: int) -> float:
   """Order-0 (histogram) entropy of integer codes in bits per sample.
 
   Args:
@@ -464,53 +488,35 @@ def order0_entropy_bits(codes, q_levels):
   Returns:
     -sum_c p_c log2 p_c, in [0, log2(q_levels)].
   """
-  codes = np.asarray(codes).reshape(-1).astype(np.int64)
-  if codes.size == 0:
+  flat = np.asarray(codes).reshape(-1).astype(np.int64)
+  if flat.size == 0:
     return float("nan")
-  if codes.min() < 0 or codes.max() >= q_levels:
+  if flat.min() < 0 or flat.max() >= q_levels:
     raise ValueError(f"codes must lie in [0, {q_levels}).")
-  counts = np.bincount(codes, minlength=q_levels).astype(np.float64)
-  probs = counts[counts > 0] / codes.size
+  counts = np.bincount(flat, minlength=q_levels).astype(np.float64)
+  probs = counts[counts > 0] / flat.size
   return float(max(-np.sum(probs * np.log2(probs)), 0.0))
 
 
-def _expand(companded, kind, q_levels):
-  """Inverse companding of values in [-1, 1] (mu-law mu = q - 1, A-law 87.6)."""
-  y = np.clip(np.asarray(companded, dtype=np.float64), -1.0, 1.0)
-  if kind == "linear":
-    return y
-  if kind == "mu_law":
-    mu = float(q_levels - 1)
-    return np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu
-  if kind == "a_law":
-    a = _A_LAW_A
-    one_plus_log_a = 1.0 + np.log(a)
-    magnitude = np.abs(y)
-    small = magnitude < 1.0 / one_plus_log_a
-    expanded = np.where(small, magnitude * one_plus_log_a / a,
-                        np.exp(magnitude * one_plus_log_a - 1.0) / a)
-    return np.sign(y) * expanded
-  raise ValueError(f"unknown quantiser kind {kind!r}")
-
-
-def _bin_edges(kind, q_levels):
+def _bin_edges(kind: str, q_levels: int) -> tuple[np.ndarray, np.ndarray]:
   """Decision boundaries of the rounding quantiser in the linear domain.
 
   Code c covers companded values [(2c - 1)/(q - 1) - 1, (2c + 1)/(q - 1) - 1]
   clipped to [-1, 1] (code = floor((y + 1)/2 * (q - 1) + 0.5)); the edges are
-  then expanded to the linear amplitude domain.
+  the amplitudes where the companding curve reaches these values
+  (`common.quantization.expand`, the one inverse curve).
 
   Returns:
     (low, high), each [q_levels], linear amplitudes in [-1, 1].
   """
-  codes = np.arange(q_levels, dtype=np.float64)
-  step = 1.0 / (q_levels - 1)
-  low_y = np.clip((2.0 * codes - 1.0) * step - 1.0, -1.0, 1.0)
-  high_y = np.clip((2.0 * codes + 1.0) * step - 1.0, -1.0, 1.0)
-  return _expand(low_y, kind, q_levels), _expand(high_y, kind, q_levels)
+  boundaries = np.clip(
+      (2.0 * np.arange(q_levels + 1, dtype=np.float64) - 1.0) / (q_levels - 1)
+      - 1.0, -1.0, 1.0)
+  edges = np.asarray(quantization.expand(boundaries, kind, q_levels))
+  return edges[:-1], edges[1:]
 
 
-def bin_widths_16bit(kind="mu_law", q_levels=256):
+def bin_widths_16bit(kind: str = "mu_law", q_levels: int = 256) -> np.ndarray:
   """Width of each code's bin in 16-bit linear steps (units of 2/65536).
 
   Args:
@@ -524,8 +530,9 @@ def bin_widths_16bit(kind="mu_law", q_levels=256):
   return (high - low) / (2.0 / 65536.0)
 
 
-def nll_bits_per_16bit_sample(nll_bits_per_sample, codes, kind="mu_law",
-                              q_levels=256):
+def nll_bits_per_16bit_sample(nll_bits_per_sample: float, codes: ArrayLike,
+                              kind: str = "mu_law",
+                              q_levels: int = 256) -> float:
   """Converts a code-level NLL into bits per 16-bit linear sample.
 
   Assumes the model's density is uniform inside each quantiser bin, so a code
@@ -543,8 +550,8 @@ def nll_bits_per_16bit_sample(nll_bits_per_sample, codes, kind="mu_law",
   Returns:
     NLL in bits per 16-bit linear sample.
   """
-  codes = np.asarray(codes).reshape(-1).astype(np.int64)
-  if codes.size == 0:
+  flat = np.asarray(codes).reshape(-1).astype(np.int64)
+  if flat.size == 0:
     raise ValueError("codes must not be empty.")
   log2_widths = np.log2(bin_widths_16bit(kind, q_levels))
-  return float(nll_bits_per_sample + np.mean(log2_widths[codes]))
+  return float(nll_bits_per_sample + np.mean(log2_widths[flat]))

@@ -27,11 +27,14 @@ from learned vectors and is carried between the windows of a crop
 (truncated BPTT); see `common/model_api.py` for the interface.
 
 The cell math (`gru_step`, `lstm_step`) and the tier pieces are small pure
-functions of explicit weights, so `samplernn.generate` runs exactly the same
+functions of explicit weights, so `samplernn.generator` runs exactly the same
 arithmetic one step at a time, on weights read out as tensors.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -40,20 +43,20 @@ from common import config as config_lib
 from common import quantization
 from samplernn import config_schema
 
-RNN_TYPES = ("gru", "lstm")
+State = tuple[tf.Tensor, ...]  # flat RNN state, top tier first
 
 
 # --------------------------------------------------------------------------
 # Config.
 
 
-def frame_sizes_of(config):
+def frame_sizes_of(config: dict) -> tuple[int, ...]:
   """The frame sizes, largest (top tier) first, e.g. (64, 16), checked by
   the schema (`samplernn.config_schema.frame_sizes_top_down`)."""
   return config_schema.frame_sizes_top_down(config["frame_sizes"])
 
 
-def upsample_ratios(frame_sizes):
+def upsample_ratios(frame_sizes: tuple[int, ...]) -> tuple[int, ...]:
   """Lower-tier steps per frame of each frame tier (the last: samples)."""
   return tuple(upper // lower for upper, lower in
                zip(frame_sizes, frame_sizes[1:] + (1,)))
@@ -63,7 +66,8 @@ def upsample_ratios(frame_sizes):
 # Pure functions (shared by training and step-by-step generation).
 
 
-def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
+def gru_step(x_proj: tf.Tensor, h: tf.Tensor, recurrent_kernel: tf.Tensor,
+             recurrent_bias: tf.Tensor) -> tf.Tensor:
   """One GRU step ("reset after" form, as Keras/cuDNN).
 
   Args:
@@ -83,7 +87,8 @@ def gru_step(x_proj, h, recurrent_kernel, recurrent_bias):
   return z * h + (1.0 - z) * candidate
 
 
-def lstm_step(x_proj, h, c, recurrent_kernel):
+def lstm_step(x_proj: tf.Tensor, h: tf.Tensor, c: tf.Tensor,
+              recurrent_kernel: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
   """One LSTM step (gates i, f, g, o, as Keras).
 
   Args:
@@ -101,7 +106,8 @@ def lstm_step(x_proj, h, c, recurrent_kernel):
   return h, c
 
 
-def rnn_layer_step(rnn_type, layer, x, state):
+def rnn_layer_step(rnn_type: str, layer: dict[str, Any], x: tf.Tensor,
+                   state: State) -> tuple[tf.Tensor, State]:
   """One step of one RNN layer.
 
   Args:
@@ -123,7 +129,8 @@ def rnn_layer_step(rnn_type, layer, x, state):
   return h, (h, c)
 
 
-def rnn_layer_sequence(rnn_type, layer, x, state):
+def rnn_layer_sequence(rnn_type: str, layer: dict[str, Any], x: tf.Tensor,
+                       state: State) -> tuple[tf.Tensor, State]:
   """One RNN layer over a sequence of frames.
 
   The input projection is one matmul over all frames; only the recurrent
@@ -139,23 +146,24 @@ def rnn_layer_sequence(rnn_type, layer, x, state):
   x_proj = tf.einsum("bti,ig->btg", x, layer["kernel"]) + layer["bias"]
   x_proj = tf.transpose(x_proj, [1, 0, 2])  # [frames, batch, gates]
   if rnn_type == "gru":
-    def step(carry, xp):
+    def step(carry: State, xp: tf.Tensor) -> State:
       return (gru_step(xp, carry[0], layer["recurrent_kernel"],
                        layer["recurrent_bias"]),)
   else:
-    def step(carry, xp):
+    def step(carry: State, xp: tf.Tensor) -> State:
       return lstm_step(xp, carry[0], carry[1], layer["recurrent_kernel"])
   states = tf.scan(step, x_proj, initializer=tuple(state))
   outputs = tf.transpose(states[0], [1, 0, 2])
   return outputs, tuple(s[-1] for s in states)
 
 
-def frames_to_unit(frames, q_levels):
+def frames_to_unit(frames: tf.Tensor, q_levels: int) -> tf.Tensor:
   """Codes `[..., frame_size]` int -> float32 in [-1, 1] (network input)."""
   return quantization.codes_to_unit(frames, q_levels)
 
 
-def upsample(h, kernel, bias, ratio):
+def upsample(h: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
+             ratio: int) -> tf.Tensor:
   """Learned upsampling: `[batch, n, d_in]` -> `[batch, n * ratio, dim]`.
 
   One linear map `d_in -> ratio * dim`, reshaped so that frame `k` gives the
@@ -170,11 +178,11 @@ def upsample(h, kernel, bias, ratio):
 # Layers.
 
 
-def _uniform(limit):
+def _uniform(limit: float) -> keras.initializers.Initializer:
   return keras.initializers.RandomUniform(-limit, limit)
 
 
-def _glorot(fan_in, fan_out):
+def _glorot(fan_in: int, fan_out: int) -> keras.initializers.Initializer:
   """Glorot-uniform for a linear map `fan_in -> fan_out`, any stored shape."""
   return _uniform(math.sqrt(6.0 / (fan_in + fan_out)))
 
@@ -186,12 +194,11 @@ class RNNStack(keras.layers.Layer):
   (h, c) per LSTM layer.
   """
 
-  def __init__(self, input_dim, dim, rnn_type="gru", num_layers=1,
-               learned_initial_state=True, **kwargs):
+  def __init__(self, input_dim: int, dim: int, rnn_type: str = "gru",
+               num_layers: int = 1, learned_initial_state: bool = True,
+               **kwargs: Any):
+    """`rnn_type` "gru" or "lstm" (checked by the config schema)."""
     super().__init__(**kwargs)
-    if rnn_type not in RNN_TYPES:
-      raise ValueError(f"rnn_type must be one of {RNN_TYPES}, got "
-                       f"{rnn_type!r}")
     self.dim, self.rnn_type, self.num_layers = dim, rnn_type, num_layers
     gates = 3 if rnn_type == "gru" else 4
     self.state_size = 1 if rnn_type == "gru" else 2
@@ -220,7 +227,7 @@ class RNNStack(keras.layers.Layer):
     self.built = True  # all weights exist from __init__
 
   @property
-  def cells(self):
+  def cells(self) -> list[dict[str, Any]]:
     """Per-layer dicts of variables: kernel, bias, recurrent_kernel(, _bias)."""
     keys = ["kernel", "recurrent_kernel", "bias"] + (
         ["recurrent_bias"] if self.rnn_type == "gru" else [])
@@ -228,31 +235,32 @@ class RNNStack(keras.layers.Layer):
             for i in range(self.num_layers)]
 
   @property
-  def initial_vectors(self):
+  def initial_vectors(self) -> list[Any]:
     return [getattr(self, f"initial_state{i}")
             for i in range(self.num_layers * self.state_size)]
 
   @staticmethod
-  def _bias_init(rnn_type, dim):
+  def _bias_init(rnn_type: str, dim: int) -> Any:
     if rnn_type == "gru":
       return "zeros"
-    def init(shape, dtype=None):  # LSTM: forget-gate bias 1 (Jozefowicz).
+    # LSTM: forget-gate bias 1 (Jozefowicz).
+    def init(shape: Any, dtype: Any = None) -> tf.Tensor:
       return tf.concat([tf.zeros([dim]), tf.ones([dim]), tf.zeros([2 * dim])],
                        0)
     return init
 
-  def initial_state(self, batch_size):
+  def initial_state(self, batch_size: int) -> State:
     """The learned start state, a tuple of `[batch_size, dim]` tensors."""
     return tuple(tf.broadcast_to(tf.convert_to_tensor(v)[None],
                                  [batch_size, self.dim])
                  for v in self.initial_vectors)
 
-  def step_weights(self):
+  def step_weights(self) -> list[dict[str, tf.Tensor]]:
     """The weights as a list of per-layer dicts of tensors."""
     return [{k: tf.identity(v) for k, v in cell.items()}
             for cell in self.cells]
 
-  def call(self, x, state):
+  def call(self, x: tf.Tensor, state: State) -> tuple[list[tf.Tensor], State]:
     """Runs the stack over frames.
 
     Args:
@@ -262,7 +270,8 @@ class RNNStack(keras.layers.Layer):
     Returns:
       (list of per-layer outputs `[batch, frames, dim]`, new state tuple).
     """
-    outputs, new_state = [], []
+    outputs: list[tf.Tensor] = []
+    new_state: list[tf.Tensor] = []
     n = self.state_size
     for i, cell in enumerate(self.cells):
       x, layer_state = rnn_layer_sequence(self.rnn_type, cell, x,
@@ -272,7 +281,8 @@ class RNNStack(keras.layers.Layer):
     return outputs, tuple(new_state)
 
 
-def stack_step(rnn_type, cells, x, state):
+def stack_step(rnn_type: str, cells: list[dict[str, Any]], x: tf.Tensor,
+               state: State) -> tuple[list[tf.Tensor], State]:
   """One step of a whole RNN stack on weight tensors (see `RNNStack`).
 
   Args:
@@ -284,7 +294,8 @@ def stack_step(rnn_type, cells, x, state):
     (list of per-layer outputs `[batch, dim]`, new flat state tuple).
   """
   n = 1 if rnn_type == "gru" else 2
-  outputs, new_state = [], []
+  outputs: list[tf.Tensor] = []
+  new_state: list[tf.Tensor] = []
   for i, cell in enumerate(cells):
     x, layer_state = rnn_layer_step(rnn_type, cell, x, state[i * n:(i + 1) * n])
     outputs.append(x)
@@ -300,9 +311,10 @@ class FrameTier(keras.layers.Layer):
   size `dim` per step, for the tier below (or the sample MLP).
   """
 
-  def __init__(self, frame_size, ratio, dim, q_levels, rnn_type="gru",
-               num_rnn_layers=2, skip_connections=False,
-               learned_initial_state=True, **kwargs):
+  def __init__(self, frame_size: int, ratio: int, dim: int, q_levels: int,
+               rnn_type: str = "gru", num_rnn_layers: int = 2,
+               skip_connections: bool = False,
+               learned_initial_state: bool = True, **kwargs: Any):
     super().__init__(**kwargs)
     self.frame_size, self.ratio, self.dim = frame_size, ratio, dim
     self.q_levels, self.rnn_type = q_levels, rnn_type
@@ -322,18 +334,19 @@ class FrameTier(keras.layers.Layer):
         name="upsample_bias", shape=[ratio * dim], initializer="zeros")
     self.built = True  # all weights exist from __init__
 
-  def initial_state(self, batch_size):
+  def initial_state(self, batch_size: int) -> State:
     return self.rnn.initial_state(batch_size)
 
   @property
-  def state_length(self):
+  def state_length(self) -> int:
     return len(self.rnn.initial_vectors)
 
-  def rnn_output(self, outputs):
+  def rnn_output(self, outputs: list[tf.Tensor]) -> tf.Tensor:
     """What the upsampling reads: the top layer, or all layers (skip)."""
     return tf.concat(outputs, -1) if self.skip_connections else outputs[-1]
 
-  def call(self, frames, conditioning, state):
+  def call(self, frames: tf.Tensor, conditioning: tf.Tensor | None,
+           state: State) -> tuple[tf.Tensor, State]:
     """Runs the tier over a window.
 
     Args:
@@ -365,7 +378,8 @@ class SampleMLP(keras.layers.Layer):
   (`position_tables`).
   """
 
-  def __init__(self, frame_size, dim, q_levels, emb_size, **kwargs):
+  def __init__(self, frame_size: int, dim: int, q_levels: int, emb_size: int,
+               **kwargs: Any):
     super().__init__(**kwargs)
     self.frame_size, self.dim, self.q_levels = frame_size, dim, q_levels
     self.emb_size = emb_size
@@ -384,23 +398,23 @@ class SampleMLP(keras.layers.Layer):
         name="output_bias", shape=[q_levels], initializer="zeros")
     self.built = True  # all weights exist from __init__
 
-  def _dense(self, index, dim):
+  def _dense(self, index: int, dim: int) -> tuple[Any, Any]:
     return (self.add_weight(name=f"hidden{index}_kernel", shape=[dim, dim],
                             initializer=_glorot(dim, dim)),
             self.add_weight(name=f"hidden{index}_bias", shape=[dim],
                             initializer="zeros"))
 
   @property
-  def hidden_layers(self):
+  def hidden_layers(self) -> list[tuple[Any, Any]]:
     """[(kernel, bias)] of the two ReLU layers."""
     return [(self.hidden0_kernel, self.hidden0_bias),
             (self.hidden1_kernel, self.hidden1_bias)]
 
-  def position_tables(self):
+  def position_tables(self) -> tf.Tensor:
     """`T_j = embedding @ W1_j`: float32 `[frame_size, q_levels, dim]`."""
     return tf.einsum("qe,fed->fqd", self.embedding, self.window_kernel)
 
-  def call(self, codes, conditioning):
+  def call(self, codes: tf.Tensor, conditioning: tf.Tensor) -> tf.Tensor:
     """Logits for every target of a window (teacher forcing).
 
     Args:
@@ -421,7 +435,7 @@ class SampleMLP(keras.layers.Layer):
     return tf.einsum("btd,dq->btq", h, self.output_kernel) + self.output_bias
 
 
-def pad_to_frames(codes, frame_size):
+def pad_to_frames(codes: tf.Tensor, frame_size: int) -> tf.Tensor:
   """Right-pads `[batch, n]` codes with zeros to a multiple of `frame_size`.
 
   Padding after the last target never changes its logits (the model is
@@ -441,9 +455,10 @@ class SampleRNN(keras.Model):
     tiers: the `FrameTier`s, top first; `sample_mlp`: the `SampleMLP`.
   """
 
-  def __init__(self, frame_sizes, dim, q_levels, emb_size, rnn_type="gru",
-               num_rnn_layers=2, skip_connections=False,
-               learned_initial_state=True, **kwargs):
+  def __init__(self, frame_sizes: tuple[int, ...], dim: int, q_levels: int,
+               emb_size: int, rnn_type: str = "gru", num_rnn_layers: int = 2,
+               skip_connections: bool = False,
+               learned_initial_state: bool = True, **kwargs: Any):
     super().__init__(**kwargs)
     self.frame_sizes = tuple(frame_sizes)
     self.q_levels, self.dim, self.rnn_type = q_levels, dim, rnn_type
@@ -458,16 +473,16 @@ class SampleRNN(keras.Model):
     self.built = True  # all weights exist from __init__
 
   @property
-  def tiers(self):
+  def tiers(self) -> list[FrameTier]:
     """The frame tiers, top (largest frame) first."""
     return [getattr(self, f"tier{i}") for i in range(len(self.frame_sizes))]
 
-  def initial_state(self, batch_size):
+  def initial_state(self, batch_size: int) -> State:
     """Learned start states of all tiers, one flat tuple (top tier first)."""
     return tuple(s for tier in self.tiers
                  for s in tier.initial_state(batch_size))
 
-  def split_state(self, state):
+  def split_state(self, state: State) -> list[State]:
     """Flat state tuple -> list of per-tier tuples."""
     out, start = [], 0
     for tier in self.tiers:
@@ -475,7 +490,8 @@ class SampleRNN(keras.Model):
       start += tier.state_length
     return out
 
-  def _frame_tiers(self, codes, state):
+  def _frame_tiers(self, codes: Any, state: State | None
+                   ) -> tuple[tf.Tensor, State]:
     """Runs the frame tiers; returns (conditioning `[b, T, dim]`, state)."""
     codes = tf.convert_to_tensor(codes, tf.int32)
     batch = tf.shape(codes)[0]
@@ -492,7 +508,7 @@ class SampleRNN(keras.Model):
       new_state.extend(tier_state)
     return conditioning, tuple(new_state)
 
-  def advance(self, codes, state=()):
+  def advance(self, codes: Any, state: State = ()) -> State:
     """The state after a window, without the sample MLP (for priming).
 
     Args:
@@ -502,7 +518,8 @@ class SampleRNN(keras.Model):
     """
     return self._frame_tiers(codes, state)[1]
 
-  def call(self, codes, state=(), training=False):
+  def call(self, codes: Any, state: State = (), training: bool = False
+           ) -> tuple[tf.Tensor, State]:
     """Teacher-forced logits for a window; see `common/model_api.py`.
 
     Args:
@@ -526,7 +543,7 @@ class SampleRNN(keras.Model):
     return logits, new_state
 
 
-def build_model(config):
+def build_model(config: dict) -> SampleRNN:
   """A SampleRNN from a config dict, checked by its schema (see
   docs/config.md)."""
   config = config_lib.validated(config)

@@ -25,7 +25,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
   sys.path.insert(0, ROOT)
 
-from common import prepare  # pylint: disable=g-import-not-at-top,wrong-import-position
+from common import corpus  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # kind -> (extension, soundfile format, subtype)
 FORMATS = {
@@ -146,7 +146,7 @@ def prepared_corpus(tmp_path_factory):
     data = x if channels == 1 else np.stack([x, 0.7 * x], axis=1)
     write_audio(src / name, data, sr, kind)
   out = str(tmp_path_factory.mktemp("corpus_prepared"))
-  prepare.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
+  corpus.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
                   progress=False)
   return out
 
@@ -178,6 +178,6 @@ def periodic_corpus(tmp_path_factory):
     write_audio(src / f"loop{i}.wav", np.roll(periodic_wave(2.0), 20 * i), 16000,
                 "wav_float32")
   out = str(tmp_path_factory.mktemp("periodic_prepared"))
-  prepare.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
+  corpus.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
                   progress=False)
   return out

@@ -100,7 +100,7 @@ def test_samplernn_checkpoint_missing_a_layer_is_refused_naming_it(tmp_path):
                    model_keys(shallow, str(tmp_path / "shallow")))
   assert missing
   with pytest.raises(checkpoint.CheckpointError) as error:
-    checkpoint.load_model(str(tmp_path), samplernn_model.build_model, "last")
+    checkpoint.load(str(tmp_path), samplernn_model.build_model, "last")
   message = str(error.value)
   assert message.startswith(f"{path}: does not fit the model: ")
   assert f"{len(missing)} of the " in message
@@ -120,7 +120,7 @@ def test_samplernn_checkpoint_with_an_extra_layer_is_refused(tmp_path):
                      match=re.escape(f"{path}: does not fit the model: "
                                      f"{len(extra)} checkpoint values have "
                                      f"no variable to go to ({extra[0]}, ")):
-    checkpoint.load_model(str(tmp_path), samplernn_model.build_model, "last")
+    checkpoint.load(str(tmp_path), samplernn_model.build_model, "last")
 
 
 def test_samplernn_checkpoint_of_another_width_is_refused(tmp_path):
@@ -130,7 +130,7 @@ def test_samplernn_checkpoint_of_another_width_is_refused(tmp_path):
                      match=re.escape(f"{path}: does not fit the model: ") +
                      r".*variables have another shape \(model/\S+ is \[32\] "
                      r"in the checkpoint, \[48\] in the model"):
-    checkpoint.load_model(str(tmp_path), samplernn_model.build_model, "last")
+    checkpoint.load(str(tmp_path), samplernn_model.build_model, "last")
 
 
 def test_wavenet_checkpoint_missing_or_adding_a_layer_is_refused(
@@ -229,10 +229,12 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(
                                                              config)
   corrupt(newest, how, newest_weights)
   lines = []
-  model, _, step = checkpoint.load_model(
-      str(tmp_path), samplernn_model.build_model, "last", log=lines.append)
-  assert step == 4
-  for want, got in zip(older_weights, weights(model)):
+  loaded = checkpoint.load(str(tmp_path), samplernn_model.build_model,
+                           "last", log=lines.append)
+  # The path restored, not the newest `latest` names (a sidecar records it).
+  assert (loaded.step, loaded.path) == (4, older)
+  assert checkpoint.latest(str(tmp_path), "last") == newest
+  for want, got in zip(older_weights, weights(loaded.model)):
     np.testing.assert_array_equal(want, got)
   assert len(lines) == 1
   assert re.fullmatch(
@@ -242,6 +244,20 @@ def test_unreadable_newest_checkpoint_falls_back_to_the_previous(
   # every checkpoint value it left unread when collected.
   gc.collect()
   assert not [r for r in caplog.records if r.name == "tensorflow"]
+
+
+def test_a_generation_records_the_checkpoint_it_fell_back_to(tmp_path):
+  from common import generation  # pylint: disable=g-import-not-at-top
+  model_dir = str(tmp_path / "model")
+  (older, _), (newest, newest_weights) = save_run(
+      model_dir, tiny_config("samplernn"))
+  corrupt(newest, "weight_overwritten", newest_weights)
+  [path] = generation.generate_files(model_dir, str(tmp_path / "out"),
+                                     seconds=0.01, checkpoint="last",
+                                     progress=False)
+  sidecar = files.read_json(files.sidecar_path(path))
+  assert (sidecar["checkpoint_path"], sidecar["checkpoint_step"]) == (
+      os.path.abspath(older), 4)
 
 
 def test_trainer_restore_falls_back_and_reports(tmp_path):
@@ -295,7 +311,7 @@ def test_checkpoints_are_found_without_their_state_file(tmp_path, state):
     state_file.write_bytes(b"\x00\xffnot a checkpoint state {{")
   else:
     state_file.unlink()
-  model, _, step = checkpoint.load_model(
+  model, _, step, _ = checkpoint.load(
       str(tmp_path), samplernn_model.build_model, "last")
   assert step == 8
   for want, got in zip(newest_weights, weights(model)):
@@ -312,8 +328,8 @@ def test_no_readable_checkpoint_is_a_clear_error(tmp_path):
                      match=re.escape(f"{tmp_path}: none of its 2 "
                                      f"checkpoint(s) can be read; the "
                                      f"newest: {saved[1][0]}: unreadable (")):
-    checkpoint.load_model(str(tmp_path), samplernn_model.build_model,
-                          "last", log=lines.append)
+    checkpoint.load(str(tmp_path), samplernn_model.build_model,
+                    "last", log=lines.append)
   assert len(lines) == 1
   with pytest.raises(checkpoint.CheckpointError, match="none of its 2"):
     checkpoint.restore_newest(
@@ -330,7 +346,7 @@ def test_exported_model_checks_its_data_settings(tmp_path):
                     "last")
   settings_path = os.path.join(out, checkpoint.DATA_SETTINGS)
   files.write_json(settings_path, dict(DATA, chunk_seconds=8.0))
-  model, _, step = checkpoint.load_model(out, samplernn_model.build_model)
+  model, _, step, _ = checkpoint.load(out, samplernn_model.build_model)
   assert step == 8
   for want, got in zip(newest_weights, weights(model)):
     np.testing.assert_array_equal(want, got)
@@ -340,12 +356,12 @@ def test_exported_model_checks_its_data_settings(tmp_path):
                      match=re.escape(f"{settings_path}: data was prepared "
                                      f"with sample_rate=22050 but the model "
                                      f"was trained with sample_rate=16000")):
-    checkpoint.load_model(out, samplernn_model.build_model)
+    checkpoint.load(out, samplernn_model.build_model)
   with open(settings_path, "w") as f:
     f.write('{"sample_rate": 16000,')
   with pytest.raises(checkpoint.CheckpointError,
                      match=re.escape(f"{settings_path}: not valid JSON (")):
-    checkpoint.load_model(out, samplernn_model.build_model)
+    checkpoint.load(out, samplernn_model.build_model)
 
 
 def test_an_unreadable_checkpoint_changes_no_variable(tmp_path):

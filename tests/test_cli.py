@@ -212,6 +212,23 @@ def test_a_bug_keeps_its_traceback():
   assert "Traceback" in result.stderr and "KeyError" in result.stderr
 
 
+def test_request_errors_are_user_errors_and_value_errors_are_bugs():
+  script = ("import sys\n"
+            "from common import cli\n"
+            "def main(argv):\n"
+            "  from common import generator\n"
+            "  if sys.argv[-1] == 'bug':\n"
+            "    raise ValueError('a bug')\n"
+            "  generator.Request.make(num_seqs=2, temperature=[1, 2, 3])\n"
+            "cli.run(main)\n")
+  request = _run(["-c", script, "request"])
+  assert request.returncode == 1
+  assert request.stderr.strip() == (
+      "error: 3 temperatures for 2 sequences; give one or one per sequence")
+  bug = _run(["-c", script, "bug"])
+  assert "Traceback" in bug.stderr and "ValueError: a bug" in bug.stderr
+
+
 @pytest.mark.parametrize("error,line", [
     (FileNotFoundError(2, "No such file or directory", "x/y.wav"),
      "error: x/y.wav: No such file or directory"),

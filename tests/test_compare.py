@@ -1,21 +1,28 @@
-"""eval.compare and eval.speed end to end on two tiny trained models."""
+"""eval.compare and eval.throughput (eval.speed's library) end to end on two
+tiny trained models."""
 
+import copy
 import json
 import os
 import subprocess
 import sys
+import threading
+import types
 
 import numpy as np
 import pytest
 
 from common import config as config_lib
 from common import data as data_lib
+from common import family as family_lib
 from common import quantization
+from common import timing
 from common import trainer
-from eval import compare
-from eval import families
+from eval import comparison
+from eval import models as models_lib
 from eval import report
-from eval import speed
+from eval import scoring
+from eval import throughput
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -24,7 +31,7 @@ def _train(family, preset, data_dir, model_dir, steps=4):
   cfg = config_lib.load(family, preset, dict(
       num_steps=steps, checkpoint_every=steps, validate_every=steps,
       val_batches=1, audio_summary_every=0))
-  trainer.train(cfg, data_dir, model_dir, families.build_fn(family),
+  trainer.train(cfg, data_dir, model_dir, family_lib.get(family).build_model,
                 progress=False, log=lambda *_: None)
   return model_dir
 
@@ -43,16 +50,34 @@ def tiny_models(prepared_corpus, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def compared(tiny_models, prepared_corpus, tmp_path_factory):
+  """One comparison, recording each `scoring.score` result as returned and
+  every Python thread started meanwhile."""
   report_dir = str(tmp_path_factory.mktemp("report"))
-  results = compare.compare(
-      tiny_models, prepared_corpus, report_dir, seconds=1.2, num_seqs=2,
-      clips=2, clip_seconds=1.0, prime_seconds=0.25, speed_batches=(1, 2),
-      speed_seconds=0.05, progress=False, log=lambda *_: None)
-  return report_dir, results
+  scored, started = [], []
+  score_fn, start_fn = scoring.score, threading.Thread.start
+
+  def recording_score(*args, **kwargs):
+    results = score_fn(*args, **kwargs)
+    scored.append(copy.deepcopy(results))
+    return results
+
+  def recording_start(thread):
+    started.append(thread.name)
+    start_fn(thread)
+
+  with pytest.MonkeyPatch.context() as patch:
+    patch.setattr(scoring, "score", recording_score)
+    patch.setattr(threading.Thread, "start", recording_start)
+    results = comparison.compare(
+        tiny_models, prepared_corpus, report_dir, seconds=1.2, num_seqs=2,
+        clips=2, clip_seconds=1.0, prime_seconds=0.25, speed_batches=(1, 2),
+        speed_seconds=0.05, progress=False, log=lambda *_: None)
+  return types.SimpleNamespace(report_dir=report_dir, results=results,
+                               scored=scored, threads_started=started)
 
 
 def test_report_files_exist_and_links_resolve(compared):
-  report_dir, _ = compared
+  report_dir = compared.report_dir
   for name in ("index.html", "report.md", "metrics.json"):
     assert os.path.getsize(os.path.join(report_dir, name)) > 0
   assert report.check_links(report_dir) == []
@@ -79,7 +104,7 @@ def _log2_bin_widths_16bit(kind, q_levels):
 
 def test_metrics_are_finite_and_match_independent_counts(compared,
                                                          prepared_corpus):
-  report_dir, _ = compared
+  report_dir = compared.report_dir
   metrics = json.load(open(os.path.join(report_dir, "metrics.json")))["metrics"]
   assert set(metrics) == {"real", "srnn", "wn_ae", "wn_uncond"}
   test_codes = _test_codes(prepared_corpus)
@@ -117,7 +142,7 @@ def test_metrics_are_finite_and_match_independent_counts(compared,
 
 def _srnn_with_output_bias(model_dir, bias):
   """The tiny SampleRNN with logits `bias` for every sample."""
-  loaded = families.load(model_dir, "known")
+  loaded = models_lib.load(model_dir, "known")
   mlp = loaded.model.sample_mlp
   mlp.output_kernel.assign(np.zeros(mlp.output_kernel.shape, np.float32))
   mlp.output_bias.assign(np.full(mlp.output_bias.shape, bias, np.float32))
@@ -129,7 +154,7 @@ def test_likelihood_of_a_known_model(tiny_models, prepared_corpus):
   test_codes = _test_codes(prepared_corpus)
   cfg = data_lib.manifest(prepared_corpus)["settings"]
   uniform = _srnn_with_output_bias(tiny_models["srnn"], 0.0)
-  result = compare.likelihood(uniform, prepared_corpus, 0, test_codes)
+  result = comparison.likelihood(uniform, prepared_corpus, 0, test_codes)
   assert result["nll_bits_per_sample"] == pytest.approx(8.0, abs=1e-5)
   assert result["nll_nats_per_sample"] == pytest.approx(8.0 * np.log(2.0),
                                                         abs=1e-5)
@@ -138,12 +163,12 @@ def test_likelihood_of_a_known_model(tiny_models, prepared_corpus):
       8.0 + np.mean(log2_widths[test_codes]), abs=0.01)
   # NaN logits: refused, naming the model.
   broken = _srnn_with_output_bias(tiny_models["srnn"], np.nan)
-  with pytest.raises(compare.CompareError, match="known.*NLL is nan"):
-    compare.likelihood(broken, prepared_corpus, 0, test_codes)
+  with pytest.raises(comparison.CompareError, match="known.*NLL is nan"):
+    comparison.likelihood(broken, prepared_corpus, 0, test_codes)
 
 
 def test_audio_of_every_kind_is_saved(compared):
-  report_dir, results = compared
+  results = compared.results
   audio = {n: m.get("audio", {}) for n, m in results["models"].items()}
   assert audio["srnn"]["generations"] and audio["srnn"]["continuations"]
   assert audio["wn_uncond"]["generations"]
@@ -153,9 +178,9 @@ def test_audio_of_every_kind_is_saved(compared):
 
 def test_same_seed_same_numbers(compared, tiny_models, prepared_corpus,
                                 tmp_path):
-  _, first = compared
+  first = compared.results
   models = {"srnn": tiny_models["srnn"]}
-  again = compare.compare(
+  again = comparison.compare(
       models, prepared_corpus, str(tmp_path), seconds=1.2, num_seqs=2,
       clips=2, clip_seconds=1.0, prime_seconds=0.25, speed_batches=(1,),
       speed_seconds=0.05, progress=False, log=lambda *_: None)
@@ -166,9 +191,9 @@ def test_same_seed_same_numbers(compared, tiny_models, prepared_corpus,
 
 def test_existing_report_is_not_overwritten(compared, tiny_models,
                                             prepared_corpus):
-  report_dir, _ = compared
+  report_dir = compared.report_dir
   with pytest.raises(FileExistsError):
-    compare.compare({"srnn": tiny_models["srnn"]}, prepared_corpus,
+    comparison.compare({"srnn": tiny_models["srnn"]}, prepared_corpus,
                     report_dir, progress=False, log=lambda *_: None)
 
 
@@ -182,13 +207,48 @@ def test_bad_model_dir_is_one_clear_error(prepared_corpus, tmp_path):
   assert str(tmp_path) in out.stderr
 
 
-def test_speed_sweep_reports_limit(tiny_models):
-  loaded = families.load(tiny_models["srnn"])
-  rows = speed.sweep(loaded, (1, 2), seconds=0.05, repeats=1,
-                     matmul_rate=10.0)
+def test_generated_audio_of_every_kind_is_scored_in_one_pass(compared):
+  # Generations, reconstructions and continuations are all scored by the
+  # one `scoring.score` call, from the wav files compare wrote (the files are
+  # in the report: score copied them), not in memory beside it.
+  assert len(compared.scored) == 1
+  [scored] = compared.scored
+  srnn = scored["models"]["srnn"]
+  assert np.isfinite(srnn["metrics"]["fd_logmel"])  # its generations
+  assert np.isfinite(srnn["metrics"]["continuation_lsd_db"])
+  assert np.isfinite(scored["models"]["wn_ae"]["metrics"]["lsd_db"])
+  for kind in ("continuations", "prompts", "generations"):
+    for entry in srnn["audio"][kind]:
+      assert os.path.isfile(os.path.join(compared.report_dir,
+                                         entry["path"])), entry
+  assert (compared.results["models"]["srnn"]["metrics"]
+          ["continuation_lsd_db"] == srnn["metrics"]["continuation_lsd_db"])
+
+
+def test_compare_starts_no_threads(compared):
+  # Generation streams through `common.generator.stream`, an iterator.
+  assert compared.threads_started == []
+
+
+def test_speed_sweep_reports_the_families_arithmetic_limit(tiny_models,
+                                                           monkeypatch):
+  loaded = models_lib.load(tiny_models["srnn"])
+  timed = []
+
+  def fake_rate(shapes, batch_size, jit_compile=False, **kwargs):
+    timed.append((list(shapes), batch_size, jit_compile))
+    return 10.0 if jit_compile else 7.0  # GFLOP/s: the better one counts
+
+  monkeypatch.setattr(timing, "matmul_gflops", fake_rate)
+  rows = throughput.sweep(loaded, (1, 2), seconds=0.05, repeats=1)
+  shapes = loaded.family.step_matmuls(loaded.config)
+  assert timed == [(shapes, b, jit) for b in (1, 2) for jit in (False, True)]
   assert [r["batch_size"] for r in rows] == [1, 2]
   for row in rows:
+    assert row["flops_per_sample"] == loaded.family.flops_per_sample(
+        loaded.config)
     assert row["samples_per_second"] > 0
     assert row["limit_samples_per_second"] == pytest.approx(
         10.0e9 / row["flops_per_sample"], rel=1e-3)
+    assert 0 < row["first_block_seconds"] <= row["seconds"]
     assert row["peak_rss_mb"] > 0

@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from common import audio
+from common import corpus
 from common import data
-from common import prepare
 from common import quantization
 from conftest import FORMATS, tone, write_audio
 
@@ -28,8 +28,8 @@ def aligned_corpus(tmp_path_factory):
     write_audio(src / f"{i}{FORMATS[kind][0]}",
                 tone((200.0 + 70 * i, 310.0), seconds), 16000, kind)
   out = str(tmp_path_factory.mktemp("aligned_out"))
-  prepare.prepare([str(src)], out, workers=1, progress=False,
-                  chunk_seconds=0.5)
+  corpus.prepare([str(src)], out, workers=1, progress=False,
+                 chunk_seconds=0.5)
   return out
 
 
@@ -46,8 +46,8 @@ def dc_corpus(tmp_path_factory):
     write_audio(src / f"level{i}.wav", np.full(16000, level, np.float32),
                 16000, "wav_float32")
   out = str(tmp_path_factory.mktemp("dc_out"))
-  man = prepare.prepare([str(src)], out, workers=1, progress=False,
-                        chunk_seconds=0.25, shard_megabytes=0)
+  man = corpus.prepare([str(src)], out, workers=1, progress=False,
+                       chunk_seconds=0.25, shard_megabytes=0)
   codes = {}
   for f in man["files"]:
     level = DC_LEVELS[int(os.path.basename(f["path"])[5])]
@@ -59,7 +59,7 @@ def dc_corpus(tmp_path_factory):
 def file_codes(data_dir):
   """{split: [int32 codes of each file, in manifest order]}."""
   man = data.manifest(data_dir)
-  out = {s: [] for s in prepare.SPLITS}
+  out = {s: [] for s in corpus.SPLITS}
   for f in man["files"]:
     out[f["split"]].append(quantization.encode(audio.load(f["path"])))
   return out
@@ -73,7 +73,7 @@ def expected_eval_windows(data_dir, split, length):
   windows = []
   for codes in file_codes(data_dir)[split]:
     covered = 0
-    for offset in prepare._chunk_offsets(len(codes), chunk):
+    for offset in corpus._chunk_offsets(len(codes), chunk):
       for w in range(chunk // length):
         start = offset + w * length
         if start >= covered:
@@ -100,7 +100,7 @@ def test_train_batches_have_the_requested_shape_and_dtype(prepared_corpus):
 def test_train_crops_are_contiguous_pieces_of_train_files(prepared_corpus):
   codes = file_codes(prepared_corpus)
   haystacks = {s: [c.astype(np.uint8).tobytes() for c in codes[s]]
-               for s in prepare.SPLITS}
+               for s in corpus.SPLITS}
   starts = set()
   for batch in take(data.dataset(prepared_corpus, "train", 8, 500, seed=1),
                     10):
@@ -228,14 +228,14 @@ def test_eval_never_counts_a_sample_twice(prepared_corpus):
   """Eval windows must not overlap in the source file.
 
   A file whose length is not a multiple of the chunk has a last chunk that
-  overlaps the one before it (`prepare._chunk_offsets`); eval mode must not
+  overlaps the one before it (`corpus._chunk_offsets`); eval mode must not
   evaluate that overlap twice.
   """
   length = 500
   man = data.manifest(prepared_corpus)
   assert any(f["num_samples"] % data.chunk_samples(prepared_corpus)
              for f in man["files"])  # the case that matters is present
-  for split in prepare.SPLITS:
+  for split in corpus.SPLITS:
     files = [f for f in man["files"] if f["split"] == split]
     got = np.concatenate(take(data.dataset(
         prepared_corpus, split, 1, length, mode="eval"), -1))
@@ -246,7 +246,7 @@ def test_eval_never_counts_a_sample_twice(prepared_corpus):
 
 def test_crops_come_only_from_the_requested_split(dc_corpus):
   out, codes = dc_corpus
-  assert all(codes.get(s) for s in prepare.SPLITS)
+  assert all(codes.get(s) for s in corpus.SPLITS)
   seen = set()
   for batch in take(data.dataset(out, "train", 4, 1000, seed=0), 40):
     seen |= set(np.unique(batch).tolist())
@@ -282,7 +282,7 @@ def test_length_up_to_the_chunk_works_longer_raises(prepared_corpus):
   batch = take(data.dataset(prepared_corpus, "train", 2, chunk), 1)[0]
   assert batch.shape == (2, chunk)
   for mode in ("train", "eval"):
-    with pytest.raises(ValueError, match="longer than the stored chunks"):
+    with pytest.raises(data.DataError, match="longer than the stored chunks"):
       data.dataset(prepared_corpus, "train", 2, chunk + 1, mode=mode)
 
 
@@ -293,18 +293,19 @@ def test_empty_split_and_bad_arguments_raise(tmp_path, prepared_corpus):
     write_audio(src / f"{i}.wav", np.full(8000, 0.1 * i, np.float32), 16000,
                 "wav_float32")
   out = str(tmp_path / "out")
-  prepare.prepare([str(src)], out, workers=1, progress=False,
-                  chunk_seconds=0.25, val_fraction=0, test_fraction=0)
+  corpus.prepare([str(src)], out, workers=1, progress=False,
+                 chunk_seconds=0.25, val_fraction=0, test_fraction=0)
   for split in ("val", "test"):
     for mode in ("train", "eval"):
-      with pytest.raises(ValueError, match=f"the '{split}' split is empty"):
+      with pytest.raises(data.DataError,
+                         match=f"the '{split}' split is empty"):
         data.dataset(out, split, 2, 100, mode=mode)
   assert take(data.dataset(out, "train", 2, 100), 1)[0].shape == (2, 100)
   with pytest.raises(ValueError, match="split must be one of"):
     data.dataset(prepared_corpus, "validation", 2, 100)
   with pytest.raises(ValueError, match="mode must be"):
     data.dataset(prepared_corpus, "train", 2, 100, mode="test")
-  with pytest.raises(prepare.PrepareError, match="no manifest.json"):
+  with pytest.raises(corpus.PrepareError, match="no manifest.json"):
     data.dataset(str(tmp_path), "train", 2, 100)
 
 
@@ -314,9 +315,9 @@ def test_sixteen_bit_codes_read_back(tmp_path):
   x = np.sin(np.linspace(0, 300, 12000)).astype(np.float32) * 0.9
   write_audio(src / "a.wav", x, 16000, "wav_float32")
   out = str(tmp_path / "out")
-  prepare.prepare([str(src)], out, workers=1, progress=False,
-                  chunk_seconds=0.25, quantization="a_law", q_levels=1024,
-                  val_fraction=0, test_fraction=0)
+  corpus.prepare([str(src)], out, workers=1, progress=False,
+                 chunk_seconds=0.25, quantization="a_law", q_levels=1024,
+                 val_fraction=0, test_fraction=0)
   got = np.concatenate(take(data.dataset(out, "train", 1, 4000, mode="eval"),
                             -1))
   want = quantization.encode(x, "a_law", 1024)

@@ -1,4 +1,5 @@
-"""Tests for wavenet/encode.py and wavenet/synthesize.py on the tiny presets.
+"""Tests for the encode and synthesize CLIs and libraries (wavenet/embeddings.py,
+embeddings.py, synthesize.py, synthesis.py) on the tiny presets.
 
 An untrained tiny autoencoder (hop 32, bottleneck 4) saved as a model
 directory; clips of 0.1-0.3 s. The round trip runs the real CLIs in
@@ -17,8 +18,9 @@ import soundfile as sf
 
 from common import files
 from conftest import ROOT, tone, write_audio
-from wavenet import encode
-from wavenet import synthesize
+from common import generator as generator_lib
+from wavenet import embeddings
+from wavenet import synthesis
 
 HOP = 32
 RATE = 16000
@@ -96,13 +98,15 @@ def test_encode_then_synthesize_round_trip_cli(tiny, tmp_path):
                 f"--embeddings={emb}", f"--output_dir={wavs}",
                 "--temperature=0.9,1.0,1.1", "--seed=3", "--batch_size=2")
   assert result.returncode == 0, result.stderr
-  for stem, temperature in (("a", 0.9), ("c", 1.0), ("sub/b", 1.1)):
+  for i, (stem, temperature) in enumerate((("a", 0.9), ("c", 1.0),
+                                           ("sub/b", 1.1))):
     data, rate = sf.read(os.path.join(wavs, stem + ".wav"))
     assert rate == RATE and len(data) == frames[stem] * HOP
     meta = files.read_json(os.path.join(wavs, stem + ".json"))
     assert meta["frames"] == frames[stem]
     assert meta["samples"] == frames[stem] * HOP
     assert meta["temperature"] == temperature
+    assert meta["seed"] == 3 + i  # output i (input order): seed + i
     assert meta["source"].endswith(stem + ".npy")
 
   # Nothing is overwritten silently (these fail before TF is imported).
@@ -122,15 +126,17 @@ def test_bad_inputs_give_one_line_errors(tiny, tmp_path):
                        f"--input={bad}", f"--output_dir={tmp_path / 'o'}"),
                   str(bad), "not a readable audio file")
   np.save(str(tmp_path / "wrong.npy"), np.zeros([5, 7], np.float32))
-  with pytest.raises(ValueError, match=r"wrong.npy: embeddings must be "
+  with pytest.raises(embeddings.EmbeddingsError,
+                     match=r"wrong.npy: embeddings must be "
                      r"\[frames, 4\]"):
-    synthesize.synthesize_files(model_dir, str(tmp_path / "o"),
+    synthesis.synthesize_files(model_dir, str(tmp_path / "o"),
                                 embeddings=str(tmp_path / "wrong.npy"))
   (tmp_path / "junk.npy").write_bytes(b"junk")
-  with pytest.raises(ValueError, match="junk.npy: not a NumPy"):
-    synthesize.load_embeddings(str(tmp_path / "junk.npy"), 4)
-  with pytest.raises(ValueError, match="is an autoencoder"):
-    synthesize.synthesize_files(model_dir, str(tmp_path / "o"), seconds=1.0)
+  with pytest.raises(embeddings.EmbeddingsError,
+                     match="junk.npy: not a NumPy"):
+    embeddings.load_embeddings(str(tmp_path / "junk.npy"), 4)
+  with pytest.raises(synthesis.SynthesisError, match="is an autoencoder"):
+    synthesis.synthesize_files(model_dir, str(tmp_path / "o"), seconds=1.0)
 
 
 def test_help():
@@ -144,19 +150,19 @@ def test_help():
 def test_windowed_and_batched_encoding_equal_whole(tiny):
   _, model, config, _ = tiny
   x = tone((220.0, 330.0), 0.3)  # 4800 samples = 150 frames
-  whole = encode.encode_audio(model, config, x)
+  whole = embeddings.encode_audio(model, config, x)
   assert whole.shape == (150, 4)
-  assert encode.encoder_context(config) == 32  # (3 - 1) * (1 + 14) -> 32
+  assert embeddings.encoder_context(config) == 32  # (3 - 1) * (1 + 14) -> 32
   for window in (640, 1600):
-    np.testing.assert_allclose(encode.encode_audio(model, config, x, window),
+    np.testing.assert_allclose(embeddings.encode_audio(model, config, x, window),
                                whole, atol=1e-5)
   odd = x[:1000]  # 1000 samples -> ceil(1000 / 32) = 32 frames
-  assert encode.encode_audio(model, config, odd).shape == (32, 4)
-  np.testing.assert_allclose(encode.encode_audio(model, config, odd, 320),
-                             encode.encode_audio(model, config, odd),
+  assert embeddings.encode_audio(model, config, odd).shape == (32, 4)
+  np.testing.assert_allclose(embeddings.encode_audio(model, config, odd, 320),
+                             embeddings.encode_audio(model, config, odd),
                              atol=1e-5)
-  batch = encode.encode_batch(model, np.stack([
-      encode.audio_to_codes(config, x), encode.audio_to_codes(config, -x)]))
+  batch = embeddings.encode_batch(model, np.stack([
+      embeddings.audio_to_codes(config, x), embeddings.audio_to_codes(config, -x)]))
   np.testing.assert_allclose(batch[0], whole, atol=1e-5)
 
 
@@ -167,27 +173,28 @@ def test_pitch_conditioned_model_encodes_and_synthesizes(tiny, tmp_path):
   _, _, _, clips = tiny
   model_dir = str(tmp_path / "pitch_model")
   model, config = _make_model_dir(model_dir, pitch_bins=12, pitch_min_midi=48)
-  assert encode.embedding_width(config) == 16
-  assert encode.encoder_context(config) == 1024  # 2048 / 2 - 16 -> 32 frames
+  assert embeddings.embedding_width(config) == 16
+  assert embeddings.encoder_context(config) == 1024  # 2048 / 2 - 16 -> 32 frames
   x = tone((220.0,), 0.3)  # MIDI 57: bin 9
-  whole = encode.encode_audio(model, config, x)
+  whole = embeddings.encode_audio(model, config, x)
   assert whole.shape == (150, 16)
   assert np.all(np.argmax(whole[20:130, 4:], axis=1) == 9)
-  np.testing.assert_allclose(encode.encode_audio(model, config, x, 1280),
+  np.testing.assert_allclose(embeddings.encode_audio(model, config, x, 1280),
                              whole, atol=1e-5)
   emb, wavs = str(tmp_path / "emb"), str(tmp_path / "wav")
-  encode.encode_files(model_dir, str(clips / "a.wav"), emb, progress=False)
+  embeddings.encode_files(model_dir, str(clips / "a.wav"), emb, progress=False)
   meta = files.read_json(os.path.join(emb, "a.json"))
   assert (meta["bottleneck_width"], meta["pitch_bins"]) == (4, 12)
   assert np.load(os.path.join(emb, "a.npy")).shape == (50, 16)
-  synthesize.synthesize_files(model_dir, wavs, embeddings=emb, transpose=-2,
+  synthesis.synthesize_files(model_dir, wavs, embeddings=emb, transpose=-2,
                               progress=False)
   assert len(sf.read(os.path.join(wavs, "a.wav"))[0]) == 50 * HOP
   assert files.read_json(os.path.join(wavs, "a.json"))["transpose"] == -2
   # Embeddings of the model without pitch do not fit it.
   np.save(tmp_path / "narrow.npy", np.zeros([50, 4], np.float32))
-  with pytest.raises(ValueError, match=r"narrow\.npy.*\[frames, 16\]"):
-    synthesize.synthesize_files(model_dir, str(tmp_path / "out"),
+  with pytest.raises(embeddings.EmbeddingsError,
+                     match=r"narrow\.npy.*\[frames, 16\]"):
+    synthesis.synthesize_files(model_dir, str(tmp_path / "out"),
                                 embeddings=str(tmp_path / "narrow.npy"),
                                 progress=False)
 
@@ -197,15 +204,15 @@ def test_transpose_moves_the_pitch_two_hot():
   z[:, :2] = 7.0                    # learned values stay as they are
   z[0, 2 + 1] = 1.0                 # bin 1
   z[1, 2 + 4:2 + 6] = [0.5, 0.5]    # bin 4.5
-  up = encode.transpose(z, 1.25, 2)
+  up = embeddings.transpose(z, 1.25, 2)
   np.testing.assert_array_equal(up[:, :2], 7.0)
   np.testing.assert_allclose(up[0, 2:], [0, 0, 0.75, 0.25, 0, 0])
   np.testing.assert_allclose(up[1, 2:], [0, 0, 0, 0, 0, 0.375])  # rest: off
   np.testing.assert_array_equal(up[2, 2:], 0.0)  # unvoiced stays unvoiced
-  np.testing.assert_allclose(encode.transpose(z, -1, 2)[0, 2:],
+  np.testing.assert_allclose(embeddings.transpose(z, -1, 2)[0, 2:],
                              [1, 0, 0, 0, 0, 0])
-  np.testing.assert_array_equal(encode.transpose(z, 0, 2), z)
-  np.testing.assert_array_equal(encode.transpose(z, 9, 2)[:, 2:], 0.0)
+  np.testing.assert_array_equal(embeddings.transpose(z, 0, 2), z)
+  np.testing.assert_array_equal(embeddings.transpose(z, 9, 2)[:, 2:], 0.0)
 
 
 def test_transpose_needs_pitch_conditioning(tiny, tmp_path):
@@ -219,7 +226,7 @@ def test_transpose_needs_pitch_conditioning(tiny, tmp_path):
 def test_resynthesis_and_unconditional(tiny, tmp_path):
   model_dir, model, config, clips = tiny
   out = str(tmp_path / "resynth")
-  paths = synthesize.synthesize_files(model_dir, out,
+  paths = synthesis.synthesize_files(model_dir, out,
                                       inputs=str(clips / "a.wav"),
                                       progress=False,
                                       loaded=(model, config, 0, None))
@@ -230,9 +237,9 @@ def test_resynthesis_and_unconditional(tiny, tmp_path):
 
   uncond = str(tmp_path / "uncond")
   model, config = _make_model_dir(uncond, "tiny_unconditional")
-  with pytest.raises(ValueError, match="unconditional"):
-    encode.encode_files(uncond, str(clips), str(tmp_path / "e"))
-  paths = synthesize.synthesize_files(uncond, out, seconds=0.05, num_seqs=2,
+  with pytest.raises(embeddings.EmbeddingsError, match="unconditional"):
+    embeddings.encode_files(uncond, str(clips), str(tmp_path / "e"))
+  paths = synthesis.synthesize_files(uncond, out, seconds=0.05, num_seqs=2,
                                       temperature="0.5,1", progress=False,
                                       loaded=(model, config, 0, None))
   assert [os.path.basename(p) for p in paths] == ["wavenet_0.wav",
@@ -240,3 +247,33 @@ def test_resynthesis_and_unconditional(tiny, tmp_path):
   assert all(len(sf.read(p)[0]) == 800 for p in paths)
   assert files.read_json(os.path.join(out, "wavenet_1.json"))[
       "temperature"] == 1.0
+
+
+def test_outputs_keep_their_seed_whatever_their_batch(tiny, tmp_path):
+  """Output i has the seed seed + i and the codes the generator makes for
+  that seed alone: batched 3 together, one by one, or from another tool
+  (`common.generator.generate` on a one-sequence request)."""
+  _, model, config, _ = tiny
+  rng = np.random.default_rng(0)
+  zs = [rng.normal(size=[4, 4]).astype(np.float32) for _ in range(3)]
+  runs = {}
+  for batch_size in (3, 1):
+    paths = [str(tmp_path / f"b{batch_size}" / f"{i}.wav") for i in range(3)]
+    results = synthesis.synthesize_embeddings(
+        model, config, zs, paths, seed=7, temperature=[1.0, 0.5, 1.0],
+        batch_size=batch_size, progress=False)
+    assert [r["seed"] for r in results] == [7, 8, 9]
+    assert [files.read_json(files.sidecar_path(p))["seed"]
+            for p in paths] == [7, 8, 9]
+    runs[batch_size] = [sf.read(p, dtype="int16")[0] for p in paths]
+  for together, alone in zip(runs[3], runs[1]):
+    np.testing.assert_array_equal(together, alone)
+  from wavenet import fastgen  # pylint: disable=g-import-not-at-top
+  codes = generator_lib.generate(
+      fastgen.generator(model, config),
+      generator_lib.Request.make(seed=8, temperature=0.5,
+                                 embeddings=zs[1][None]), 4 * HOP)
+  decoded = sf.read(str(tmp_path / "b3" / "1.wav"), dtype="float32")[0]
+  from common import quantization  # pylint: disable=g-import-not-at-top
+  expected = quantization.decode(codes[0], "mu_law", 256)
+  np.testing.assert_allclose(decoded, expected, atol=1 / 32768)

@@ -22,9 +22,10 @@ import pytest
 import soundfile as sf
 
 from common import files
+from common import generation
 from eval import demo
-from samplernn import generate as gen_lib
-from wavenet import instrument
+from wavenet import instrument_build
+from wavenet import instrument_journal
 # The instrument's test model and corner clips (module-scoped fixtures).
 from test_instrument import BATCH, GRID, PITCHES, SECONDS  # pylint: disable=g-bad-import-order
 from test_instrument import corners, model_dir  # pylint: disable=unused-import,g-bad-import-order
@@ -160,7 +161,7 @@ def _wait_for(condition, proc, timeout=300):
 def generated(tmp_path_factory):
   """An uninterrupted run's output folder."""
   out = str(tmp_path_factory.mktemp("uninterrupted"))
-  gen_lib.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
+  generation.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
   return out
 
 
@@ -236,12 +237,12 @@ def test_generation_killed_between_its_outputs_then_rerun(generated,
   assert len([n for n in names if n.endswith(".tmp.wav")]) == 1, names
   assert len([n for n in names if n.startswith("samplernn_")
               and n.endswith(".wav")]) == 1, names
-  gen_lib.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
+  generation.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
   _assert_same_generation(out, generated)
   # Once finished, the same command has nothing to do (and says so).
   before = {n: os.path.getmtime(os.path.join(out, n))
             for n in os.listdir(out)}
-  gen_lib.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
+  generation.generate_files(SAMPLERNN, out, progress=False, **GENERATE)
   assert before == {n: os.path.getmtime(os.path.join(out, n))
                     for n in os.listdir(out)}
 
@@ -251,7 +252,7 @@ def test_generation_killed_between_its_outputs_then_rerun(generated,
 
 
 def _build(model_dir, corners, out, **kwargs):  # pylint: disable=redefined-outer-name
-  return instrument.build_instrument(
+  return instrument_build.build_instrument(
       model_dir, corners, PITCHES, GRID, out, seconds=SECONDS,
       batch_size=BATCH, progress=False, **kwargs)
 
@@ -272,7 +273,7 @@ def _assert_same_instrument(out, reference):
     a, b = os.path.join(out, name), os.path.join(reference, name)
     if name.endswith(".ogg"):
       np.testing.assert_array_equal(sf.read(a)[0], sf.read(b)[0])
-    elif name not in ("samples.js", instrument.RECORDS):
+    elif name not in ("samples.js", instrument_journal.RECORDS):
       with open(a, "rb") as f, open(b, "rb") as g:
         assert f.read() == g.read(), name
 
@@ -314,12 +315,13 @@ def test_instrument_build_killed_then_rerun(built, model_dir, corners,
              f"--output_dir={out}", "--noprogress"]
   proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True)
-  records = os.path.join(out, instrument.RECORDS)
+  records = os.path.join(out, instrument_journal.RECORDS)
   _wait_for(lambda: os.path.exists(records) and os.path.getsize(records),
             proc)
   proc.send_signal(signal.SIGKILL)
   proc.wait()
   assert not os.path.exists(os.path.join(out, "index.html"))
-  assert len(instrument.read_records(out)) < GRID * GRID * len(PITCHES)
+  assert len(instrument_journal.read_records(out)) < (
+      GRID * GRID * len(PITCHES))
   _build(model_dir, corners, out)  # the same command, in this process
   _assert_same_instrument(out, built)

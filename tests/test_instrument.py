@@ -1,4 +1,4 @@
-"""Tests for the playable instrument builder (wavenet/instrument.py).
+"""Tests for the playable instrument builder (wavenet/instrument*.py).
 
 One tiny untrained autoencoder (the `tiny` preset at 16 kHz), four 0.2 s
 corner clips, pitches 60 and 64, a 3 x 3 grid. The module's main build is
@@ -18,8 +18,15 @@ import pytest
 import soundfile as sf
 
 from conftest import tone
-from wavenet import instrument
-from wavenet import latent
+from wavenet import instrument_build
+from wavenet import instrument_grid
+from wavenet import instrument_html
+from wavenet import instrument_journal
+from wavenet import instrument_levels
+from wavenet import instrument_render
+from wavenet import instrument_sounds
+from wavenet import latent_ops
+from wavenet.instrument_sounds import InstrumentError
 
 SR = 16000
 PITCHES = (60, 64)
@@ -89,11 +96,11 @@ def built(model_dir, corners, tmp_path_factory):
 
   kwargs = dict(seconds=SECONDS, batch_size=BATCH, sfz="all", progress=False)
   with pytest.raises(Interrupt):
-    instrument.build_instrument(model_dir, corners, PITCHES, GRID, out,
+    instrument_build.build_instrument(model_dir, corners, PITCHES, GRID, out,
                                 on_render=stop_after_five, **kwargs)
-  first = len(instrument.read_records(out))
+  first = len(instrument_journal.read_records(out))
   rendered = []
-  result = instrument.build_instrument(
+  result = instrument_build.build_instrument(
       model_dir, corners, PITCHES, GRID, out,
       on_render=lambda *job: rendered.append(job), **kwargs)
   return dict(out=out, first=first, result=result, rendered=rendered,
@@ -109,10 +116,10 @@ def built(model_dir, corners, tmp_path_factory):
                                  (1.0, 1.0), (0.99, 0.01), (0.25, 0.75)])
 def test_nearest_points_are_bilinear(x, y):
   for grid in (2, 3, 5):
-    points, weights = instrument.nearest_points(x, y, grid)
+    points, weights = instrument_grid.nearest_points(x, y, grid)
     assert len(points) == 4 and len(set(points)) == 4
     assert abs(sum(weights) - 1) < 1e-9 and min(weights) >= 0
-    xy = latent.grid_points(grid)[points]
+    xy = latent_ops.grid_points(grid)[points]
     # The 4 points span one cell, ordered TL, TR, BL, BR.
     assert xy[0][0] == xy[2][0] < xy[1][0] == xy[3][0]
     assert xy[0][1] == xy[1][1] < xy[2][1] == xy[3][1]
@@ -121,77 +128,79 @@ def test_nearest_points_are_bilinear(x, y):
     cell = grid - 1
     local = (x * cell - round(xy[0][0] * cell), y * cell - round(
         xy[0][1] * cell))
-    np.testing.assert_allclose(weights, latent.bilinear_weights(*local),
+    np.testing.assert_allclose(weights, latent_ops.bilinear_weights(*local),
                                atol=1e-12)
 
 
 def test_grid_point_gets_full_weight():
-  for index, (x, y) in enumerate(latent.grid_points(GRID)):
-    points, weights = instrument.nearest_points(x, y, GRID)
+  for index, (x, y) in enumerate(latent_ops.grid_points(GRID)):
+    points, weights = instrument_grid.nearest_points(x, y, GRID)
     mix = {p: w for p, w in zip(points, weights) if w > 1e-12}
     assert mix == pytest.approx({index: 1.0})
 
 
 def test_point_weights_corners_and_multigrid():
-  corners = instrument.point_weights(GRID, instrument.multigrid_layout(4))
+  corners = instrument_grid.point_weights(
+      GRID, instrument_grid.multigrid_layout(4))
   assert corners.shape == (9, 4)
   np.testing.assert_allclose(corners.sum(axis=1), 1)
   np.testing.assert_allclose(corners[4], [0.25] * 4)
   np.testing.assert_allclose(corners[[0, 2, 6, 8]], np.eye(4))
-  layout = instrument.multigrid_layout(9)
+  layout = instrument_grid.multigrid_layout(9)
   assert [layout[0][0], layout[0][2], layout[2][0], layout[2][2]] == [0, 1, 2,
                                                                       3]
-  weights = instrument.point_weights(5, layout)
+  weights = instrument_grid.point_weights(5, layout)
   assert weights.shape == (25, 9)
   np.testing.assert_allclose(weights.sum(axis=1), 1)
-  positions = instrument.sound_positions(layout)
-  points = latent.grid_points(5)
+  positions = instrument_grid.sound_positions(layout)
+  points = latent_ops.grid_points(5)
   for sound, xy in enumerate(positions):  # every sound on a grid point
     point = int(np.argmin(np.abs(points - xy).sum(axis=1)))
     assert weights[point, sound] == pytest.approx(1.0)
-  with pytest.raises(instrument.InstrumentError, match="grid=3, 5"):
-    instrument.multigrid_resolution(4, layout)
-  with pytest.raises(instrument.InstrumentError, match="square"):
-    instrument.multigrid_layout(6)
+  with pytest.raises(InstrumentError, match="grid=3, 5"):
+    instrument_grid.multigrid_resolution(4, layout)
+  with pytest.raises(InstrumentError, match="square"):
+    instrument_grid.multigrid_layout(6)
 
 
 def test_key_ranges_split_halfway():
-  ranges = instrument.key_ranges([36, 40, 43, 84])
+  ranges = instrument_sounds.key_ranges([36, 40, 43, 84])
   assert ranges == [(24, 38), (39, 41), (42, 63), (64, 96)]
-  assert instrument.key_ranges([60]) == [(48, 72)]
-  assert instrument.key_ranges([2, 125]) == [(0, 63), (64, 127)]
+  assert instrument_sounds.key_ranges([60]) == [(48, 72)]
+  assert instrument_sounds.key_ranges([2, 125]) == [(0, 63), (64, 127)]
 
 
 def test_parse_pitches():
-  assert instrument.parse_pitches("36,40,...,84") == list(range(36, 85, 4))
-  assert instrument.parse_pitches("64, 60,60") == [60, 64]
+  assert instrument_sounds.parse_pitches("36,40,...,84") == list(
+      range(36, 85, 4))
+  assert instrument_sounds.parse_pitches("64, 60,60") == [60, 64]
   for bad in ("36,40,...,83", "60,...,72", "a", "200", ""):
-    with pytest.raises(instrument.InstrumentError):
-      instrument.parse_pitches(bad)
+    with pytest.raises(InstrumentError):
+      instrument_sounds.parse_pitches(bad)
 
 
 def test_note_file_rule(tmp_path):
   single = tmp_path / "one.wav"
   sf.write(single, tone(seconds=0.05), SR)
-  assert instrument.note_file(str(single), 72) == str(single)
+  assert instrument_sounds.note_file(str(single), 72) == str(single)
   folder = tmp_path / "piano"
   folder.mkdir()
   for name in ("060.wav", "piano_000-064-025.wav", "piano_000-064-100.wav",
                "piano_000-064-127.wav", "notes.txt", "67.flac"):
     (folder / name).write_bytes(b"")
-  assert instrument.note_file(str(folder), 60).endswith("060.wav")
-  assert instrument.note_file(str(folder), 64).endswith("-064-100.wav")
-  assert instrument.note_file(str(folder), 67).endswith("67.flac")
-  with pytest.raises(instrument.InstrumentError, match="found: 60, 64, 67"):
-    instrument.note_file(str(folder), 62)
-  assert instrument.sound_name(str(folder) + "/") == "piano"
+  assert instrument_sounds.note_file(str(folder), 60).endswith("060.wav")
+  assert instrument_sounds.note_file(str(folder), 64).endswith("-064-100.wav")
+  assert instrument_sounds.note_file(str(folder), 67).endswith("67.flac")
+  with pytest.raises(InstrumentError, match="found: 60, 64, 67"):
+    instrument_sounds.note_file(str(folder), 62)
+  assert instrument_sounds.sound_name(str(folder) + "/") == "piano"
 
 
 @pytest.mark.parametrize("jobs,batch,width", [
     (325, 128, 109), (325, 16, 16), (100, 64, 50), (10, 16, 10), (1, 128, 1), (129, 128, 65),
     (256, 128, 128)])
 def test_batches_are_balanced(jobs, batch, width):
-  assert instrument.balanced_width(jobs, batch) == width
+  assert instrument_render.balanced_width(jobs, batch) == width
   batches = -(-jobs // width)
   assert batches == -(-jobs // batch)  # no more batches than needed
 
@@ -199,15 +208,16 @@ def test_batches_are_balanced(jobs, batch, width):
 def test_level_gains():
   stats = {(0, 60): (0.5, 0.1), (1, 60): (0.25, 0.05), (0, 64): (0.1, 0.02),
            (1, 64): (0.1, 0.02)}
-  one = instrument.level_gains(stats, [60, 64], "instrument")
-  assert one[60] == one[64] == pytest.approx(instrument.PEAK / 0.5)
-  per = instrument.level_gains(stats, [60, 64], "pitch")
+  one = instrument_levels.level_gains(stats, [60, 64], "instrument")
+  assert one[60] == one[64] == pytest.approx(instrument_levels.PEAK / 0.5)
+  per = instrument_levels.level_gains(stats, [60, 64], "pitch")
   rms = {p: np.median([s[1] for (_, q), s in stats.items() if q == p]) *
          per[p] for p in (60, 64)}
   assert rms[60] == pytest.approx(rms[64])
   assert max(s[0] * per[q] for (_, q), s in stats.items()) == pytest.approx(
-      instrument.PEAK)
-  assert instrument.level_gains(stats, [60, 64], "none") == {60: 1, 64: 1}
+      instrument_levels.PEAK)
+  assert instrument_levels.level_gains(stats, [60, 64], "none") == {
+      60: 1, 64: 1}
 
 
 # ---------------------------------------------------------------------------
@@ -222,13 +232,13 @@ def test_interrupted_build_resumes(built):
   assert not set(built["rendered"]) & set(built["interrupted"])
   assert built["result"]["rendered"] == total - 5
   assert built["result"]["skipped"] == 5
-  assert len(instrument.read_records(built["out"])) == total
+  assert len(instrument_journal.read_records(built["out"])) == total
 
 
 def test_resume_renders_only_missing(built, model_dir, corners, tmp_path):
   out = str(tmp_path / "copy")
   shutil.copytree(built["out"], out)
-  records_path = os.path.join(out, instrument.RECORDS)
+  records_path = os.path.join(out, instrument_journal.RECORDS)
   lines = open(records_path).read().splitlines()
   # Two renders lose file and record; one only its file (the record stays,
   # pointing at nothing); a torn last line as from a crash mid-write.
@@ -239,9 +249,9 @@ def test_resume_renders_only_missing(built, model_dir, corners, tmp_path):
   with open(records_path, "w") as f:
     f.write("\n".join(kept) + "\n" + '{"point": 0, "pit')
   before = {r["file"]: os.path.getmtime(os.path.join(out, r["file"]))
-            for r in instrument.read_records(out).values()}
+            for r in instrument_journal.read_records(out).values()}
   rendered = []
-  result = instrument.build_instrument(
+  result = instrument_build.build_instrument(
       model_dir, corners, PITCHES, GRID, out, seconds=SECONDS,
       batch_size=BATCH, sfz_position=(0.3, 0.7), audio_format="mp3",
       normalize="pitch", progress=False,
@@ -267,17 +277,17 @@ def test_resume_renders_only_missing(built, model_dir, corners, tmp_path):
 
 
 def test_changed_settings_refuse(built, model_dir, corners, tmp_path):
-  with pytest.raises(instrument.InstrumentError, match="grid"):
-    instrument.build_instrument(model_dir, corners, PITCHES, GRID + 1,
+  with pytest.raises(InstrumentError, match="grid"):
+    instrument_build.build_instrument(model_dir, corners, PITCHES, GRID + 1,
                                 built["out"], seconds=SECONDS,
                                 progress=False)
   (tmp_path / "junk.txt").write_text("not an instrument")
-  with pytest.raises(instrument.InstrumentError, match="not an instrument"):
-    instrument.build_instrument(model_dir, corners, PITCHES, GRID,
+  with pytest.raises(InstrumentError, match="not an instrument"):
+    instrument_build.build_instrument(model_dir, corners, PITCHES, GRID,
                                 str(tmp_path), seconds=SECONDS,
                                 progress=False)
-  with pytest.raises(instrument.InstrumentError, match="4 sounds"):
-    instrument.build_instrument(model_dir, corners[:3], PITCHES, GRID,
+  with pytest.raises(InstrumentError, match="4 sounds"):
+    instrument_build.build_instrument(model_dir, corners[:3], PITCHES, GRID,
                                 str(tmp_path / "x"), progress=False)
 
 
@@ -288,9 +298,9 @@ def test_manifest_is_complete(built):
   assert manifest["sample_rate"] == SR
   assert manifest["corners"] == ["sine", "bright", "noise", "chord"]
   assert [s["corner"] for s in manifest["sounds"]] == list(
-      instrument.CORNER_NAMES)
+      instrument_grid.CORNER_NAMES)
   assert len(manifest["points"]) == GRID * GRID
-  expected_xy = latent.grid_points(GRID)
+  expected_xy = latent_ops.grid_points(GRID)
   samples = _samples_js(os.path.join(out, "samples.js"))
   for point in manifest["points"]:
     i = point["index"]
@@ -387,7 +397,7 @@ def test_multigrid_build(model_dir, corners, tmp_path):
   more = _clips(str(tmp_path / "more"))
   sounds = more + [more[0]]  # 4 corners + 5 = 9: a 3 x 3 lattice
   out = str(tmp_path / "multi")
-  result = instrument.build_instrument(
+  result = instrument_build.build_instrument(
       model_dir, corners, [60], GRID, out, multigrid=sounds, seconds=SECONDS,
       batch_size=BATCH, sfz="none", progress=False)
   assert result["rendered"] == GRID * GRID
@@ -401,7 +411,7 @@ def test_multigrid_build(model_dir, corners, tmp_path):
 
 def _samples_js(path):
   text = open(path).read()
-  assert text.count(f"window.{instrument.SAMPLES_GLOBAL} = ") == 1
+  assert text.count(f"window.{instrument_html.SAMPLES_GLOBAL} = ") == 1
   return json.loads(text[text.index("{"):text.rindex("}") + 1])
 
 
@@ -424,21 +434,80 @@ def test_grid_mix_keeps_the_heaviest_sounds_pitch():
   blend of them (which is no pitch)."""
   bins, frames = 12, 2
   for count, grid in [(4, 3), (9, 5)]:
-    layout = instrument.multigrid_layout(count)
+    layout = instrument_grid.multigrid_layout(count)
     pitch = np.zeros([count, frames, bins], np.float32)
     pitch[np.arange(count), :, np.arange(count) % bins] = 1.0
     timbre = np.random.default_rng(count).normal(
         size=[count, frames, 3]).astype(np.float32)
     sounds = np.concatenate([timbre, pitch], axis=-1)
-    mixed, weights = instrument.grid_mix(sounds, layout, grid, bins)
+    mixed, weights = instrument_grid.grid_mix(sounds, layout, grid, bins)
     np.testing.assert_array_equal(weights,
-                                  instrument.point_weights(grid, layout))
+                                  instrument_grid.point_weights(grid, layout))
     # A float64 sum rounded to float32: at most half an ulp, 6e-8 relative
     # (measured 5.7e-8).
     np.testing.assert_allclose(mixed[..., :3],
                                np.einsum("pk,kfd->pfd", weights, timbre),
                                rtol=1e-7)
-    assert np.all(latent.is_two_hot(mixed[..., 3:]))
+    assert np.all(latent_ops.is_two_hot(mixed[..., 3:]))
     for point_pitch, w in zip(mixed[..., 3:], weights):
       heaviest = np.flatnonzero(w > w.max() - 1e-9)
       assert any(np.array_equal(point_pitch, pitch[k]) for k in heaviest)
+
+
+# ---------------------------------------------------------------------------
+# The seeding rule: note i of a build is output i of the generator interface.
+# ---------------------------------------------------------------------------
+
+
+def _note_embeddings(model_dir, corners):
+  """(model, config, {pitch: [points, frames, d]}) as the build makes them."""
+  model, config, _, _ = instrument_build.load_model(model_dir, "best")
+  num_samples = int(round(SECONDS * SR))
+  notes = np.stack([np.stack([instrument_sounds.load_note(
+      path, SR, num_samples)] * len(PITCHES)) for path in corners])
+  embeddings, _ = instrument_build.grid_embeddings(
+      model, config, notes, instrument_grid.multigrid_layout(4), GRID,
+      list(PITCHES), BATCH)
+  return model, config, embeddings
+
+
+def test_notes_are_the_generators_with_seed_plus_index(built, model_dir,
+                                                       corners):
+  """Note i of the build (pitch-major) is `common.generator.generate` with
+  the seed 0 + i and the build's temperature, alone in its request."""
+  from common import family  # pylint: disable=g-import-not-at-top
+  from common import generator  # pylint: disable=g-import-not-at-top
+  from common import quantization  # pylint: disable=g-import-not-at-top
+  model, config, embeddings = _note_embeddings(model_dir, corners)
+  gen = family.get("wavenet").generator(model, config)
+  records = instrument_journal.read_records(built["out"])
+  jobs = instrument_render.note_jobs(list(PITCHES), GRID * GRID)
+  for i in (0, 4, 13):  # the first note of both batches and another
+    point, pitch = jobs[i]
+    record = records[(point, pitch)]
+    assert (record["seed"], record["temperature"]) == (i, 1.0)
+    codes = generator.generate(gen, generator.Request.make(
+        seed=i, temperature=1.0, embeddings=embeddings[pitch][point][None]),
+                               int(round(SECONDS * SR)))
+    got, _ = sf.read(os.path.join(built["out"], record["file"]),
+                     dtype="float32")
+    # The render is stored as 16-bit FLAC; its codes come back exactly (the
+    # companded levels lie at least 5 16-bit steps apart).
+    np.testing.assert_array_equal(quantization.encode(
+        got, config["quantization"], config["q_levels"]), codes[0])
+
+
+def test_notes_do_not_depend_on_batch_size(built, model_dir, corners,
+                                           tmp_path):
+  out = str(tmp_path / "batch4")
+  instrument_build.build_instrument(model_dir, corners, PITCHES, GRID, out,
+                                    seconds=SECONDS, batch_size=4,
+                                    sfz="none", progress=False)
+  ours = instrument_journal.read_records(out)
+  theirs = instrument_journal.read_records(built["out"])
+  assert sorted(ours) == sorted(theirs)
+  for job, record in theirs.items():
+    assert ours[job]["seed"] == record["seed"]
+    a, _ = sf.read(os.path.join(out, ours[job]["file"]), dtype="int16")
+    b, _ = sf.read(os.path.join(built["out"], record["file"]), dtype="int16")
+    np.testing.assert_array_equal(a, b, err_msg=str(job))

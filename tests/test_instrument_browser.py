@@ -1,9 +1,9 @@
 """The instrument page in a real headless Chromium (Playwright for Python).
 
-The instrument is made by `wavenet.instrument.finish` (the build's finishing
-step: compression, audio mixes, manifest, samples.js, index.html) from
-synthetic renders, so no model is needed here (tests/test_instrument.py
-covers rendering). The page is opened from file://, played through its test
+The instrument is made by `wavenet.instrument_build.finish_build` (the
+build's finishing step: compression, audio mixes, manifest, samples.js,
+index.html) from synthetic renders, so no model is needed here
+(tests/test_instrument.py covers rendering). The page is opened from file://, played through its test
 hook `window.instrument`, the mouse and the computer keyboard, and the Web
 Audio graph (sources, GainNode gains) is checked against the Python
 bilinear weights.
@@ -21,8 +21,10 @@ import numpy as np
 import pytest
 
 from common import audio
-from wavenet import instrument
-from wavenet import latent
+from wavenet import instrument_build
+from wavenet import instrument_grid
+from wavenet import instrument_journal
+from wavenet import latent_ops
 
 SR = 16000
 GRID = 3
@@ -67,8 +69,8 @@ def _hz(midi):
 def page_dir(tmp_path_factory):
   """A finished 3 x 3 instrument from synthetic renders."""
   out = str(tmp_path_factory.mktemp("instrument_page"))
-  layout = instrument.multigrid_layout(4)
-  weights = instrument.point_weights(GRID, layout)
+  layout = instrument_grid.multigrid_layout(4)
+  weights = instrument_grid.point_weights(GRID, layout)
   partials = np.array([[1, 2, 3], [1, 3.01, 5.2], [1, 2, 4], [1, 1.5, 2]])
   sounds = {p: np.stack([_note(_hz(p) * k) for k in partials])
             for p in PITCHES}
@@ -77,24 +79,24 @@ def page_dir(tmp_path_factory):
     for point, w in enumerate(weights):
       # "Latent" renders morph the partials (not the same as mixing audio).
       note = _note(_hz(pitch) * (w @ partials), decay=1.0 + w[1])
-      rel = os.path.join("renders", instrument.file_stem(point, pitch, 9) +
-                         ".flac")
+      rel = os.path.join("renders", instrument_journal.render_stem(
+          point, pitch, 9) + ".flac")
       audio.save(os.path.join(out, rel), note, SR)
       records.append(dict(point=point, pitch=pitch, file=rel,
                           peak=float(np.abs(note).max()),
                           rms=float(np.sqrt(np.mean(note ** 2)))))
-  with open(os.path.join(out, instrument.RECORDS), "w") as f:
+  with open(os.path.join(out, instrument_journal.RECORDS), "w") as f:
     f.writelines(json.dumps(r) + "\n" for r in records)
   settings = dict(
       title="reed · glass · string · horn", corners=list(NAMES),
       sounds=[dict(name=n, source=n + ".wav", corner=c, x=float(x),
                    y=float(y), files={})
-              for n, c, (x, y) in zip(NAMES, instrument.CORNER_NAMES,
-                                      instrument.sound_positions(layout))],
+              for n, c, (x, y) in zip(NAMES, instrument_grid.CORNER_NAMES,
+                                      instrument_grid.sound_positions(layout))],
       layout=layout, grid=GRID, seconds=SECONDS, temperature=1.0, seed=0,
       model=dict(model_dir="synthetic", step=0, checkpoint="none"))
-  instrument.finish(out, settings, list(PITCHES), weights, sounds, SR,
-                    int(SECONDS * SR), progress=False)
+  instrument_build.finish_build(out, settings, list(PITCHES), weights,
+                                sounds, SR, int(SECONDS * SR), progress=False)
   return out
 
 
@@ -128,7 +130,7 @@ def _state(pg):
 
 
 def _python_mix(x, y):
-  points, weights = latent.nearest_grid_points(x, y, GRID)
+  points, weights = latent_ops.nearest_grid_points(x, y, GRID)
   return {int(p): float(w) for p, w in zip(points, weights)}
 
 

@@ -1,4 +1,4 @@
-"""Tests for wavenet/latent.py: the embedding formulas, grids and commands.
+"""Tests for wavenet/latent*.py: the embedding formulas, grids and commands.
 
 The formulas are checked on small integer-valued embeddings (exact in
 float32); the commands run in-process on an untrained tiny autoencoder
@@ -15,7 +15,10 @@ import soundfile as sf
 
 from common import files
 from conftest import ROOT, tone, write_audio
-from wavenet import latent
+from wavenet import latent_commands
+from wavenet import latent_ops
+from wavenet import latent_stats
+from wavenet.latent_ops import LatentError
 
 HOP = 32
 RATE = 16000
@@ -32,24 +35,24 @@ def _z(frames, d=4, start=0):
 
 def test_align_crop_pad_stretch():
   a, b = _z(3), _z(5, start=100)
-  ca, cb = latent.align(a, b)  # default crop
+  ca, cb = latent_ops.align(a, b)  # default crop
   assert ca.shape == cb.shape == (3, 4)
   np.testing.assert_array_equal(cb, b[:3])
-  pa, pb = latent.align(a, b, "pad")
+  pa, pb = latent_ops.align(a, b, "pad")
   assert pa.shape == (5, 4)
   np.testing.assert_array_equal(pa[3:], [a[-1], a[-1]])
   np.testing.assert_array_equal(pb, b)
-  sa, sb = latent.align(a, b, "stretch")
+  sa, sb = latent_ops.align(a, b, "stretch")
   assert sa.shape == (5, 4)
   # frames 0..4 at input positions 0, 0.5, 1, 1.5, 2
   np.testing.assert_allclose(sa, [a[0], (a[0] + a[1]) / 2, a[1],
                                   (a[1] + a[2]) / 2, a[2]])
   np.testing.assert_array_equal(sb, b)
-  assert latent.stretch(a[:1], 3).shape == (3, 4)
-  with pytest.raises(ValueError, match="align mode"):
-    latent.align(a, b, "warp")
-  with pytest.raises(ValueError, match="widths"):
-    latent.align(a, _z(3, d=5))
+  assert latent_ops.stretch(a[:1], 3).shape == (3, 4)
+  with pytest.raises(LatentError, match="align mode"):
+    latent_ops.align(a, b, "warp")
+  with pytest.raises(LatentError, match="widths"):
+    latent_ops.align(a, _z(3, d=5))
 
 
 # --- formulas ----------------------------------------------------------------
@@ -57,30 +60,30 @@ def test_align_crop_pad_stretch():
 
 def test_formulas_exact():
   a, b, c = _z(4), _z(4, start=50), _z(4, start=200)
-  np.testing.assert_array_equal(latent.interpolate(a, b, 0.25),
+  np.testing.assert_array_equal(latent_ops.interpolate(a, b, 0.25),
                                 0.75 * a + 0.25 * b)
-  np.testing.assert_array_equal(latent.interpolate(a, b, 0.0), a)
-  np.testing.assert_array_equal(latent.interpolate(a, b, 1.0), b)
-  np.testing.assert_array_equal(latent.scale(a, 2.0), 2 * a)
+  np.testing.assert_array_equal(latent_ops.interpolate(a, b, 0.0), a)
+  np.testing.assert_array_equal(latent_ops.interpolate(a, b, 1.0), b)
+  np.testing.assert_array_equal(latent_ops.scale(a, 2.0), 2 * a)
   mean = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
-  np.testing.assert_array_equal(latent.caricature(a, mean, 3.0),
+  np.testing.assert_array_equal(latent_ops.caricature(a, mean, 3.0),
                                 mean + 3 * (a - mean))
-  np.testing.assert_array_equal(latent.caricature(a, mean, 1.0), a)
-  np.testing.assert_array_equal(latent.analogy(a, b, c), c + b - a)
+  np.testing.assert_array_equal(latent_ops.caricature(a, mean, 1.0), a)
+  np.testing.assert_array_equal(latent_ops.analogy(a, b, c), c + b - a)
   # analogy aligns all three (crop by default)
-  assert latent.analogy(a, _z(6), _z(5)).shape == (4, 4)
+  assert latent_ops.analogy(a, _z(6), _z(5)).shape == (4, 4)
 
 
 def test_interpolate_with_per_frame_weights_and_oscillate():
   a, b = _z(8), _z(8, start=40)
   w = np.linspace(0, 1, 8).astype(np.float32)
-  np.testing.assert_allclose(latent.interpolate(a, b, w),
+  np.testing.assert_allclose(latent_ops.interpolate(a, b, w),
                              (1 - w[:, None]) * a + w[:, None] * b)
   # 2 Hz at 8 frames/s: a(t) = (1 - cos(2 pi 2 t)) / 2 -> 0, .5, 1, .5, 0 ...
-  weights = latent.oscillation_weights(8, 2.0, 8.0)
+  weights = latent_ops.oscillation_weights(8, 2.0, 8.0)
   np.testing.assert_allclose(weights, [0, .5, 1, .5, 0, .5, 1, .5],
                              atol=1e-6)
-  np.testing.assert_allclose(latent.oscillate(a, b, 2.0, 8.0),
+  np.testing.assert_allclose(latent_ops.oscillate(a, b, 2.0, 8.0),
                              (1 - weights[:, None]) * a +
                              weights[:, None] * b, atol=1e-4)
 
@@ -89,15 +92,15 @@ def test_noise_formula_and_seed():
   z = _z(5)
   mean = np.full(4, 3.0, np.float32)
   std = np.array([1.0, 2.0, 0.5, 0.0], np.float32)
-  got = latent.add_noise(z, mean, std, 0.7, seed=3)
+  got = latent_ops.add_noise(z, mean, std, 0.7, seed=3)
   noise = np.random.default_rng(3).normal(0.0, 0.7, z.shape)
   with np.errstate(divide="ignore", invalid="ignore"):
     want = mean + std * ((z - mean) / std + noise)  # the NSynth form
   np.testing.assert_allclose(got[:, :3], want[:, :3], rtol=1e-5, atol=1e-4)
   np.testing.assert_array_equal(got[:, 3], z[:, 3])  # zero std: no noise
-  np.testing.assert_array_equal(got, latent.add_noise(z, mean, std, 0.7, 3))
-  assert not np.allclose(got, latent.add_noise(z, mean, std, 0.7, 4))
-  np.testing.assert_array_equal(latent.add_noise(z, mean, std, 0.0, 3), z)
+  np.testing.assert_array_equal(got, latent_ops.add_noise(z, mean, std, 0.7, 3))
+  assert not np.allclose(got, latent_ops.add_noise(z, mean, std, 0.7, 4))
+  np.testing.assert_array_equal(latent_ops.add_noise(z, mean, std, 0.0, 3), z)
 
 
 # --- grids -------------------------------------------------------------------
@@ -105,26 +108,26 @@ def test_noise_formula_and_seed():
 
 def test_bilinear_weights():
   for x, y in [(0, 0), (1, 0), (0, 1), (1, 1), (0.3, 0.8), (0.5, 0.5)]:
-    assert latent.bilinear_weights(x, y).sum() == pytest.approx(1.0)
-  np.testing.assert_array_equal(latent.bilinear_weights(0, 0), [1, 0, 0, 0])
-  np.testing.assert_array_equal(latent.bilinear_weights(1, 0), [0, 1, 0, 0])
-  np.testing.assert_array_equal(latent.bilinear_weights(0, 1), [0, 0, 1, 0])
-  np.testing.assert_array_equal(latent.bilinear_weights(1, 1), [0, 0, 0, 1])
-  np.testing.assert_array_equal(latent.bilinear_weights(0.5, 0.5),
+    assert latent_ops.bilinear_weights(x, y).sum() == pytest.approx(1.0)
+  np.testing.assert_array_equal(latent_ops.bilinear_weights(0, 0), [1, 0, 0, 0])
+  np.testing.assert_array_equal(latent_ops.bilinear_weights(1, 0), [0, 1, 0, 0])
+  np.testing.assert_array_equal(latent_ops.bilinear_weights(0, 1), [0, 0, 1, 0])
+  np.testing.assert_array_equal(latent_ops.bilinear_weights(1, 1), [0, 0, 0, 1])
+  np.testing.assert_array_equal(latent_ops.bilinear_weights(0.5, 0.5),
                                 [0.25] * 4)
-  np.testing.assert_allclose(latent.bilinear_weights(0.25, 0.5),
+  np.testing.assert_allclose(latent_ops.bilinear_weights(0.25, 0.5),
                              [0.375, 0.125, 0.375, 0.125])
-  with pytest.raises(ValueError, match="unit square"):
-    latent.bilinear_weights(1.5, 0)
+  with pytest.raises(LatentError, match="unit square"):
+    latent_ops.bilinear_weights(1.5, 0)
 
 
 def test_grid_points_and_embeddings():
   np.testing.assert_array_equal(
-      latent.grid_points(3),
+      latent_ops.grid_points(3),
       [[0, 0], [.5, 0], [1, 0], [0, .5], [.5, .5], [1, .5], [0, 1], [.5, 1],
        [1, 1]])
   corners = np.stack([_z(2, start=s) for s in (0, 10, 20, 30)])
-  mixed, weights = latent.grid_embeddings(corners, 3)
+  mixed, weights = latent_ops.grid_embeddings(corners, 3)
   assert mixed.shape == (9, 2, 4) and weights.shape == (9, 4)
   np.testing.assert_allclose(weights.sum(1), 1.0)
   for i, k in [(0, 0), (2, 1), (6, 2), (8, 3)]:  # corners exact
@@ -136,9 +139,9 @@ def test_grid_points_and_embeddings():
 
 def test_multigrid_nine_instruments_on_two_by_two_squares():
   instruments = np.stack([np.full((2, 4), i, np.float32) for i in range(9)])
-  points, mixed, corners, weights = latent.multigrid_embeddings(
+  points, mixed, corners, weights = latent_ops.multigrid_embeddings(
       instruments, "2x2", resolution=3)
-  assert latent.multigrid_shape((2, 2), 3) == (5, 5)
+  assert latent_ops.multigrid_shape((2, 2), 3) == (5, 5)
   assert points.shape == (25, 2) and mixed.shape == (25, 2, 4)
   np.testing.assert_allclose(weights.sum(1), 1.0)
   # lattice vertices (every 2nd point) are the instruments themselves
@@ -157,32 +160,33 @@ def test_multigrid_nine_instruments_on_two_by_two_squares():
   used = {int(i) for i, w in zip(corners[p], weights[p]) if w > 0}
   assert used == {1, 4}
   np.testing.assert_allclose(mixed[p], 2.5)
-  assert latent.parse_layout(None, 9) == (2, 2)
-  assert latent.parse_layout("1x3") == (1, 3)
-  with pytest.raises(ValueError, match="vertices"):
-    latent.multigrid_embeddings(instruments[:8], "2x2")
-  with pytest.raises(ValueError, match="layout"):
-    latent.parse_layout(None, 8)
+  assert latent_ops.parse_layout(None, 9) == (2, 2)
+  assert latent_ops.parse_layout("1x3") == (1, 3)
+  with pytest.raises(LatentError, match="vertices"):
+    latent_ops.multigrid_embeddings(instruments[:8], "2x2")
+  with pytest.raises(LatentError, match="layout"):
+    latent_ops.parse_layout(None, 8)
 
 
 def test_nearest_grid_points():
-  idx, w = latent.nearest_grid_points(0.5, 0.5, 3)
+  idx, w = latent_ops.nearest_grid_points(0.5, 0.5, 3)
   np.testing.assert_array_equal(idx, [4, 5, 7, 8])
   np.testing.assert_array_equal(w, [1, 0, 0, 0])  # exactly on point 4
-  idx, w = latent.nearest_grid_points(0.25, 0.75, 3)
+  idx, w = latent_ops.nearest_grid_points(0.25, 0.75, 3)
   np.testing.assert_array_equal(idx, [3, 4, 6, 7])
   np.testing.assert_allclose(w, [.25] * 4)
-  idx, w = latent.nearest_grid_points(1.0, 1.0, 3)
+  idx, w = latent_ops.nearest_grid_points(1.0, 1.0, 3)
   np.testing.assert_array_equal(idx, [4, 5, 7, 8])
   np.testing.assert_array_equal(w, [0, 0, 0, 1])
-  idx, w = latent.nearest_grid_points(0.1, 0.0, (2, 5))  # rows, cols
+  idx, w = latent_ops.nearest_grid_points(0.1, 0.0, (2, 5))  # rows, cols
   np.testing.assert_array_equal(idx, [0, 1, 5, 6])
   np.testing.assert_allclose(w, [.6, .4, 0, 0])
   # mixing the rendered grid reproduces the continuous bilinear mix
   corners = np.stack([_z(2, start=s) for s in (0, 10, 20, 30)])
-  grid, _ = latent.grid_embeddings(corners, 5)
-  idx, w = latent.nearest_grid_points(0.3, 0.6, 5)
-  direct = np.einsum("k,kfd->fd", latent.bilinear_weights(0.3, 0.6), corners)
+  grid, _ = latent_ops.grid_embeddings(corners, 5)
+  idx, w = latent_ops.nearest_grid_points(0.3, 0.6, 5)
+  direct = np.einsum("k,kfd->fd", latent_ops.bilinear_weights(0.3, 0.6),
+                     corners)
   np.testing.assert_allclose(np.einsum("k,kfd->fd", w, grid[idx]), direct,
                              rtol=1e-5)
 
@@ -236,7 +240,7 @@ def test_commands_write_wavs_of_frames_times_hop_and_json(tiny, tmp_path):
   model_dir, loaded, clips = tiny
   a, b, c, d = (str(clips / f"{n}.wav") for n in "abcd")
   out = str(tmp_path / "out")
-  run = lambda cmd, args, **kw: latent.run_command(
+  run = lambda cmd, args, **kw: latent_commands.run_command(
       cmd, args, model_dir, out, loaded=loaded, progress=False,
       batch_size=4, **kw)
 
@@ -257,7 +261,7 @@ def test_commands_write_wavs_of_frames_times_hop_and_json(tiny, tmp_path):
   info = run("grid", [a, c, d, b], grid=2)
   _check_outputs(info, out, 4, 50)
   assert info["outputs"][0]["weights"]["top_left"] == 1.0
-  assert info["corner_order"] == list(latent.CORNERS)
+  assert info["corner_order"] == list(latent_ops.CORNERS)
 
   np.save(str(tmp_path / "z.npy"), _z(10) / 40.0)  # an embeddings input
   info = run("scale", [str(tmp_path / "z.npy")], factor="0.5,2")
@@ -277,9 +281,9 @@ def test_multigrid_and_pitches(tiny, tmp_path):
   model_dir, loaded, clips = tiny
   out = str(tmp_path / "out")
   paths = [str(clips / f"{n}.wav") for n in "abcdabcda"]
-  info = latent.run_command("multigrid", paths, model_dir, out, loaded=loaded,
-                            layout="2x2", resolution=2, progress=False,
-                            batch_size=4)
+  info = latent_commands.run_command(
+      "multigrid", paths, model_dir, out, loaded=loaded, layout="2x2",
+      resolution=2, progress=False, batch_size=4)
   _check_outputs(info, out, 9, 50)
   assert info["outputs"][4]["corners"] == [4, 5, 7, 8]
   # grid with one file per pitch: {pitch} in the paths
@@ -287,9 +291,9 @@ def test_multigrid_and_pitches(tiny, tmp_path):
     for n, f in zip("abcd", (220, 330, 440, 550)):
       write_audio(tmp_path / f"{n}_{pitch}.wav", tone((f,), 0.1), RATE)
   templ = [str(tmp_path / f"{n}_{{pitch}}.wav") for n in "abcd"]
-  info = latent.run_command("grid", templ, model_dir, out, loaded=loaded,
-                            grid=2, pitches="60,62", progress=False,
-                            batch_size=4)
+  info = latent_commands.run_command(
+      "grid", templ, model_dir, out, loaded=loaded, grid=2, pitches="60,62",
+      progress=False, batch_size=4)
   assert [o["pitch"] for o in info["outputs"]] == [60] * 4 + [62] * 4
   assert os.path.exists(os.path.join(out, "grid_p62_3.wav"))
 
@@ -298,24 +302,24 @@ def test_mean_caricature_noise(tiny, tmp_path, prepared_corpus):
   model_dir, loaded, clips = tiny
   a = str(clips / "a.wav")
   stats = str(tmp_path / "mean.npz")
-  info = latent.run_command("mean", [], model_dir, loaded=loaded,
+  info = latent_commands.run_command("mean", [], model_dir, loaded=loaded,
                             data_dir=prepared_corpus, output=stats,
                             max_files=2, progress=False)
-  mean, std = latent.load_stats(stats, 4)
+  mean, std = latent_stats.load_stats(stats, 4)
   assert mean.shape == std.shape == (4,) and np.all(std > 0)
   assert info["files"] == 2 and info["frames"] > 0
   assert os.path.exists(str(tmp_path / "mean.json"))
   out = str(tmp_path / "out")
-  info = latent.run_command("caricature", [a], model_dir, out, loaded=loaded,
-                            factor="2", stats=stats, progress=False,
-                            batch_size=4)
+  info = latent_commands.run_command(
+      "caricature", [a], model_dir, out, loaded=loaded, factor="2",
+      stats=stats, progress=False, batch_size=4)
   _check_outputs(info, out, 1, 50)
-  info = latent.run_command("noise", [a], model_dir, out, loaded=loaded,
-                            sigma="0.5,1", stats=stats, progress=False,
-                            batch_size=4)
+  info = latent_commands.run_command(
+      "noise", [a], model_dir, out, loaded=loaded, sigma="0.5,1",
+      stats=stats, progress=False, batch_size=4)
   _check_outputs(info, out, 2, 50)
-  with pytest.raises(ValueError, match="--stats"):
-    latent.run_command("noise", [a], model_dir, out, loaded=loaded,
+  with pytest.raises(LatentError, match="--stats"):
+    latent_commands.run_command("noise", [a], model_dir, out, loaded=loaded,
                        name="x", progress=False)
 
 
@@ -335,12 +339,13 @@ def test_cli_errors_and_help(tiny, tmp_path):
   assert result.stderr.strip().startswith("error: ")
   assert missing in result.stderr and len(result.stderr.splitlines()) == 1
   out = str(tmp_path / "o")
-  with pytest.raises(ValueError, match="takes A B input files, got 1"):
-    latent.run_command("interpolate", [str(clips / "a.wav")], model_dir, out)
-  with pytest.raises(ValueError, match="unknown command"):
-    latent.run_command("warp", [], model_dir, out)
-  with pytest.raises(ValueError, match="no --pitches"):
-    latent.run_command("grid", ["{pitch}.wav"] * 4, model_dir, out)
+  with pytest.raises(LatentError, match="takes A B input files, got 1"):
+    latent_commands.run_command("interpolate", [str(clips / "a.wav")],
+                                model_dir, out)
+  with pytest.raises(LatentError, match="unknown command"):
+    latent_commands.run_command("warp", [], model_dir, out)
+  with pytest.raises(LatentError, match="no --pitches"):
+    latent_commands.run_command("grid", ["{pitch}.wav"] * 4, model_dir, out)
 
 
 # --- pitch-conditioned embeddings: the formulas act on the timbre ------------
@@ -356,25 +361,25 @@ def _pitched(midi, timbre_start=0, timbre_width=4):
   voiced = np.array([m is not None for m in midi])
   two_hots = pitch.two_hot(np.array([m or 0.0 for m in midi], np.float32),
                            BINS, MIN_MIDI).numpy() * voiced[:, None]
-  return latent.join_embedding(
+  return latent_ops.join_embedding(
       _z(frames, timbre_width, timbre_start) / 40.0, two_hots)
 
 
 def _pitch(z):
-  return latent.split_embedding(z, BINS)[1]
+  return latent_ops.split_embedding(z, BINS)[1]
 
 
 def _assert_two_hots(z):
-  assert np.all(latent.is_two_hot(_pitch(z))), _pitch(z)
+  assert np.all(latent_ops.is_two_hot(_pitch(z))), _pitch(z)
 
 
 def test_is_two_hot():
   good = _pitch(_pitched([50.0, 50.3, None, 59.0]))
-  assert latent.is_two_hot(good).all()
+  assert latent_ops.is_two_hot(good).all()
   bad = np.stack([0.4 * good[0],              # a scaled note: not unvoiced
                   0.5 * good[0] + 0.5 * good[3],  # a blend of two pitches
                   good[1] + 0.1 * np.eye(BINS)[7]])  # noise off the two bins
-  assert not latent.is_two_hot(bad).any()
+  assert not latent_ops.is_two_hot(bad).any()
 
 
 def test_scale_noise_caricature_analogy_keep_the_pitch():
@@ -382,20 +387,20 @@ def test_scale_noise_caricature_analogy_keep_the_pitch():
   noise to give pitch vectors that are no two-hot."""
   a = _pitched([50.0, 50.3, 50.6, None, 51.0])
   b, c = (_pitched([55.0] * 5, start) for start in (100, 200))
-  scaled = latent.scale(a, 0.4, pitch_bins=BINS)
+  scaled = latent_ops.scale(a, 0.4, pitch_bins=BINS)
   np.testing.assert_array_equal(_pitch(scaled), _pitch(a))
   np.testing.assert_allclose(scaled[:, :4], 0.4 * a[:, :4])
   mean = np.linspace(-1.0, 1.0, 4 + BINS).astype(np.float32)
   std = np.full(4 + BINS, 2.0, np.float32)
   for sigma in (0.5, 3.0):
-    noisy = latent.add_noise(a, mean, std, sigma, seed=1, pitch_bins=BINS)
+    noisy = latent_ops.add_noise(a, mean, std, sigma, seed=1, pitch_bins=BINS)
     np.testing.assert_array_equal(_pitch(noisy), _pitch(a))
     assert not np.allclose(noisy[:, :4], a[:, :4])
-  exaggerated = latent.caricature(a, mean, 3.0, pitch_bins=BINS)
+  exaggerated = latent_ops.caricature(a, mean, 3.0, pitch_bins=BINS)
   np.testing.assert_array_equal(_pitch(exaggerated), _pitch(a))
   np.testing.assert_allclose(exaggerated[:, :4],
                              mean[:4] + 3 * (a[:, :4] - mean[:4]))
-  analog = latent.analogy(b, a, c, pitch_bins=BINS)  # b : a :: c : ?
+  analog = latent_ops.analogy(b, a, c, pitch_bins=BINS)  # b : a :: c : ?
   np.testing.assert_array_equal(_pitch(analog), _pitch(c))
   np.testing.assert_allclose(analog[:, :4], c[:, :4] + a[:, :4] - b[:, :4])
 
@@ -406,17 +411,18 @@ def test_mixes_take_the_pitch_of_the_heaviest_input():
   notes = [_pitched([m] * 3, 10 * i)
            for i, m in enumerate([48.0, 52.5, None, 59.0])]
   for alpha, nearest in [(0.0, 0), (0.3, 0), (0.5, 0), (0.7, 1), (1.0, 1)]:
-    z = latent.interpolate(notes[0], notes[1], alpha, pitch_bins=BINS)
+    z = latent_ops.interpolate(notes[0], notes[1], alpha, pitch_bins=BINS)
     np.testing.assert_array_equal(_pitch(z), _pitch(notes[nearest]))
     # Both sides round the weights and the sum to float32 (measured 1.1e-7
     # relative).
     np.testing.assert_allclose(z[:, :4], (1 - alpha) * notes[0][:, :4] +
                                alpha * notes[1][:, :4], rtol=1e-6)
-  z = latent.oscillate(notes[0], notes[1], 2.0, 6.0, pitch_bins=BINS)
+  z = latent_ops.oscillate(notes[0], notes[1], 2.0, 6.0, pitch_bins=BINS)
   # a(t) = 0, 0.75, 0.75: A's pitch, then B's
   np.testing.assert_array_equal(_pitch(z), np.concatenate(
       [_pitch(notes[0])[:1], _pitch(notes[1])[1:]]))
-  grid, weights = latent.grid_embeddings(np.stack(notes), 5, pitch_bins=BINS)
+  grid, weights = latent_ops.grid_embeddings(np.stack(notes), 5,
+                                             pitch_bins=BINS)
   _assert_two_hots(grid)
   for z, w in zip(grid, weights):
     np.testing.assert_array_equal(_pitch(z), _pitch(notes[int(np.argmax(w))]))
@@ -424,7 +430,7 @@ def test_mixes_take_the_pitch_of_the_heaviest_input():
   np.testing.assert_allclose(grid[:, :, :4], np.einsum(
       "pk,kfd->pfd", weights, np.stack(notes)[:, :, :4]), rtol=1e-7)
   nine = np.stack([_pitched([48.0 + i] * 2, 10 * i) for i in range(9)])
-  _, mixed, corners, weights = latent.multigrid_embeddings(
+  _, mixed, corners, weights = latent_ops.multigrid_embeddings(
       nine, "2x2", resolution=3, pitch_bins=BINS)
   _assert_two_hots(mixed)
   for z, idx, w in zip(mixed, corners, weights):
@@ -436,7 +442,8 @@ def test_stretch_keeps_two_hots():
   51.8's and 52.3's two-hots would spread over three bins, and one of a
   voiced and an unvoiced frame would be a half-weight note."""
   a = _pitched([51.8, 52.3, None])
-  stretched, _ = latent.align(a, _z(5, 4 + BINS), "stretch", pitch_bins=BINS)
+  stretched, _ = latent_ops.align(a, _z(5, 4 + BINS), "stretch",
+                                  pitch_bins=BINS)
   # Output frames at input positions 0, 0.5, 1, 1.5, 2: halfway, the earlier.
   np.testing.assert_array_equal(_pitch(stretched), _pitch(a)[[0, 0, 1, 1, 2]])
   np.testing.assert_allclose(stretched[1, :4], (a[0, :4] + a[1, :4]) / 2)
@@ -444,15 +451,15 @@ def test_stretch_keeps_two_hots():
 
 def test_set_pitch_replaces_the_pitch_of_voiced_frames():
   a = _pitched([50.0, None, 53.7])
-  got = latent.set_pitch(a, 57.25, BINS, MIN_MIDI)
+  got = latent_ops.set_pitch(a, 57.25, BINS, MIN_MIDI)
   np.testing.assert_array_equal(got[:, :4], a[:, :4])
   want = np.zeros(BINS, np.float32)
   want[57 - MIN_MIDI:59 - MIN_MIDI] = [0.75, 0.25]
   np.testing.assert_allclose(_pitch(got), [want, np.zeros(BINS), want])
-  with pytest.raises(ValueError, match=r"--pitch=60 is outside .* 48 \.\. 59"):
-    latent.set_pitch(a, 60, BINS, MIN_MIDI)
-  with pytest.raises(ValueError, match="pitch-conditioned"):
-    latent.set_pitch(a, 50, 0, MIN_MIDI)
+  with pytest.raises(LatentError, match=r"--pitch=60 is outside .* 48 \.\. 59"):
+    latent_ops.set_pitch(a, 60, BINS, MIN_MIDI)
+  with pytest.raises(LatentError, match="pitch-conditioned"):
+    latent_ops.set_pitch(a, 50, 0, MIN_MIDI)
 
 
 @pytest.fixture
@@ -470,9 +477,10 @@ def pitch_model_dir(tmp_path, monkeypatch):
   def render(model, config, embeddings, paths, seed=0, **_):
     del model, config
     rendered.extend(embeddings)
-    return [dict(path=p, seed=seed) for p in paths]
+    return [dict(path=p, seed=seed + i, temperature=1.0)
+            for i, p in enumerate(paths)]
 
-  monkeypatch.setattr(latent, "render", render)
+  monkeypatch.setattr(latent_commands, "render", render)
   return model_dir, (None, config, 0, "ckpt"), rendered
 
 
@@ -484,12 +492,13 @@ def test_commands_keep_or_set_the_pitch(pitch_model_dir, tmp_path):
     np.save(paths[-1], _pitched([midi, midi, None, midi], 10 * i))
   a = np.load(paths[0])
   out = str(tmp_path / "out")
-  run = lambda cmd, args, **kw: latent.run_command(
+  run = lambda cmd, args, **kw: latent_commands.run_command(
       cmd, args, model_dir, out, loaded=loaded, progress=False,
       name=f"{cmd}{len(rendered)}", **kw)
 
   info = run("scale", paths[:1], factor="0.4,2")
-  assert info["pitch_conditioning"]["rule"] == latent.PITCH_RULES["scale"]
+  assert info["pitch_conditioning"]["rule"] == (
+      latent_commands.COMMANDS["scale"].pitch_rule)
   for z in rendered:
     np.testing.assert_array_equal(_pitch(z), _pitch(a))
   rendered.clear()
@@ -502,14 +511,44 @@ def test_commands_keep_or_set_the_pitch(pitch_model_dir, tmp_path):
   for z in rendered:
     np.testing.assert_allclose(_pitch(z)[[0, 1, 3], -2:], [[.5, .5]] * 3)
     np.testing.assert_array_equal(_pitch(z)[2], 0.0)  # unvoiced stays so
-  with pytest.raises(ValueError, match="not both"):
+  with pytest.raises(LatentError, match="not both"):
     run("grid", paths, pitch=50.0, pitches="50")
-  with pytest.raises(ValueError, match="outside"):
+  with pytest.raises(LatentError, match="outside"):
     run("scale", paths[:1], pitch=47.5)
 
 
 def test_pitch_flag_needs_a_pitch_conditioned_model(tiny, tmp_path):
   model_dir, loaded, clips = tiny
-  with pytest.raises(ValueError, match="pitch-conditioned"):
-    latent.run_command("scale", [str(clips / "a.wav")], model_dir,
+  with pytest.raises(LatentError, match="pitch-conditioned"):
+    latent_commands.run_command("scale", [str(clips / "a.wav")], model_dir,
                        str(tmp_path), loaded=loaded, pitch=60.0)
+
+
+def test_output_i_is_the_generators_with_seed_plus_i(tiny, tmp_path):
+  """Output i of a run with --seed=S is `common.generator.generate` with the
+  seed S + i and its own temperature, alone; the JSON records both."""
+  from common import family  # pylint: disable=g-import-not-at-top
+  from common import generator  # pylint: disable=g-import-not-at-top
+  from common import quantization  # pylint: disable=g-import-not-at-top
+  model_dir, loaded, _ = tiny
+  model, config = loaded[:2]
+  z = _z(10) / 40.0
+  np.save(str(tmp_path / "z.npy"), z)
+  out = str(tmp_path / "out")
+  info = latent_commands.run_command(
+      "scale", [str(tmp_path / "z.npy")], model_dir, out, loaded=loaded,
+      factor="0.5,2,1", seed=5, temperature="0.9,1.1,1", batch_size=2,
+      progress=False)
+  assert [(o["seed"], o["temperature"]) for o in info["outputs"]] == [
+      (5, 0.9), (6, 1.1), (7, 1.0)]
+  gen = family.get("wavenet").generator(model, config)
+  for i, factor in [(1, 2.0), (2, 1.0)]:  # the 2nd batch's is alone in it
+    codes = generator.generate(gen, generator.Request.make(
+        seed=5 + i, temperature=info["outputs"][i]["temperature"],
+        embeddings=latent_ops.scale(z, factor)[None]), 10 * HOP)
+    got, _ = sf.read(os.path.join(out, info["outputs"][i]["file"]),
+                     dtype="float32")
+    # 16-bit wavs: the companded levels lie at least 5 steps apart, so the
+    # codes come back exactly.
+    np.testing.assert_array_equal(quantization.encode(
+        got, config["quantization"], config["q_levels"]), codes[0])

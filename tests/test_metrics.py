@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from common import quantization
 from eval import metrics
 
 SAMPLE_RATE = 16000
@@ -136,6 +137,23 @@ def test_bin_edges_match_the_rounding_quantiser():
   low, high = metrics._bin_edges("mu_law", 256)
   assert np.all(low[codes] <= audio + 1e-12)
   assert np.all(audio <= high[codes] + 1e-12)
+
+
+@pytest.mark.parametrize("kind", ["linear", "mu_law", "a_law"])
+def test_bin_edges_follow_common_quantization(kind, monkeypatch):
+  # The edges come from the one companding curve (common.quantization): with
+  # another A-law constant there, they move with it.
+  monkeypatch.setattr(quantization, "A_LAW_A", 50.0)
+  # pylint: disable-next=protected-access
+  low, high = metrics._bin_edges(kind, 256)
+  margin = 1e-6 * (high - low)  # Well inside a bin, far above rounding.
+  codes = np.arange(256)
+  np.testing.assert_array_equal(
+      quantization.encode(low + margin, kind, 256), codes)
+  np.testing.assert_array_equal(
+      quantization.encode(high - margin, kind, 256), codes)
+  np.testing.assert_array_equal(
+      quantization.encode(low[1:] - margin[1:], kind, 256), codes[:-1])
 
 
 def test_nll_bits_per_16bit_sample():

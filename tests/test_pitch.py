@@ -5,8 +5,7 @@ import pytest
 import tensorflow as tf
 
 from common import quantization
-from wavenet import encode as encode_lib
-from wavenet import layers
+from wavenet import frames as frames_lib
 from wavenet import pitch
 
 SR = 16000
@@ -30,7 +29,7 @@ def test_yin_finds_the_pitch_of_harmonic_tones(midi):
   hz = pitch.midi_to_hz(midi)
   f0 = pitch.yin_f0(_harmonic(hz)[None], SR, 512, fmin=30.0,
                     fmax=2200.0).numpy()[0]
-  assert f0.shape == (layers.num_frames(8000, 512),)
+  assert f0.shape == (frames_lib.num_frames(8000, 512),)
   inner = f0[1:-1]  # the edge frames see zeros beyond the signal
   assert np.all(inner > 0)
   assert _cents(inner, hz).max() < 10
@@ -116,11 +115,6 @@ def test_pitch_features_compile_with_xla():
   assert int(np.argmax(plain[0, 5])) == 69 - 24
 
 
-def test_encode_module_knows_the_yin_window():
-  """wavenet.encode (no TensorFlow at import) mirrors the frame length."""
-  assert encode_lib.PITCH_FRAME_LENGTH == pitch.DEFAULT_FRAME_LENGTH
-
-
 def test_periods_of_two_hots():
   two_hot = pitch.pitch_bins(pitch.midi_to_hz(np.array([69.0, 69.5, 0.0])),
                              bins=24, min_midi=60)
@@ -175,7 +169,7 @@ def test_min_training_window_holds_exactly_one_whole_yin_window(hop):
   def whole_windows(samples):
     # pylint: disable-next=protected-access
     frames = pitch._frames(tf.ones([1, samples]), hop,
-                           pitch.DEFAULT_FRAME_LENGTH)
+                           frames_lib.YIN_FRAME_LENGTH)
     return int(tf.reduce_sum(tf.cast(
         tf.reduce_all(frames[0] == 1.0, axis=-1), tf.int32)))
 

@@ -18,7 +18,7 @@ import soundfile as sf
 import tensorflow as tf
 
 from common import audio
-from common import prepare
+from common import corpus
 from common import quantization
 from conftest import ROOT, tone, write_audio, write_bad_files
 
@@ -45,14 +45,14 @@ def write_good(directory, names=GOOD):
 
 def run(inputs, out, **kwargs):
   kwargs.setdefault("chunk_seconds", CHUNK_SECONDS)
-  return prepare.prepare([str(i) for i in inputs], str(out), workers=kwargs.pop(
+  return corpus.prepare([str(i) for i in inputs], str(out), workers=kwargs.pop(
       "workers", 1), progress=False, **kwargs)
 
 
 def read_shards(out):
   """[(shard name, file_index, offset, codes)] of every record, in order."""
-  man = prepare.read_manifest(str(out))
-  dtype = prepare.code_dtype(man["settings"]["q_levels"])
+  man = corpus.read_manifest(str(out))
+  dtype = corpus.code_dtype(man["settings"]["q_levels"])
   features = {"codes": tf.io.FixedLenFeature([], tf.string),
               "file_index": tf.io.FixedLenFeature([], tf.int64),
               "offset": tf.io.FixedLenFeature([], tf.int64)}
@@ -90,7 +90,7 @@ def test_good_files_used_and_every_bad_file_skipped_with_reason(mixed):
   assert sorted(skipped) == sorted(mixed["bad"])  # notes.txt is not listed
   for name, reason in mixed["bad"].items():
     assert reason in skipped[name], (name, skipped[name])
-  text = prepare.summary_text(man)
+  text = corpus.summary_text(man)
   for s in man["skipped"]:
     assert s["path"] in text and s["reason"] in text
   assert "files used: 3, skipped: 8" in text
@@ -100,8 +100,8 @@ def test_manifest_on_disk_holds_settings_files_and_splits(mixed):
   man = mixed["manifest"]
   disk = json.load(open(os.path.join(mixed["out"], "manifest.json")))
   assert disk == {k: v for k, v in man.items() if not k.startswith("_")}
-  assert disk["version"] == prepare.MANIFEST_VERSION
-  assert disk["settings"] == prepare.default_settings(
+  assert disk["version"] == corpus.MANIFEST_VERSION
+  assert disk["settings"] == corpus.default_settings(
       chunk_seconds=CHUNK_SECONDS)
   assert disk["settings"]["sample_rate"] == 16000
   assert disk["settings"]["quantization"] == "mu_law"
@@ -112,12 +112,12 @@ def test_manifest_on_disk_holds_settings_files_and_splits(mixed):
     assert f["duration_seconds"] == pytest.approx(seconds, abs=1e-3)
     assert abs(f["num_samples"] - seconds * 16000) <= 4
     assert f["num_chunks"] == -(-f["num_samples"] // CHUNK)
-    assert f["split"] in prepare.SPLITS
+    assert f["split"] in corpus.SPLITS
     assert f["key"] == os.path.join("input", os.path.basename(f["path"]))
     assert f["sha256"] == hashlib.sha256(open(f["path"], "rb").read(
         )).hexdigest()
     assert os.path.exists(os.path.join(mixed["out"], f["shard"]))
-  for split in prepare.SPLITS:
+  for split in corpus.SPLITS:
     chosen = [f for f in disk["files"] if f["split"] == split]
     s = disk["splits"][split]
     assert s["num_files"] == len(chosen)
@@ -139,7 +139,7 @@ def test_shards_parse_and_hold_every_files_codes(mixed):
     assert {r[0] for r in mine} == {f["shard"]}
     assert f["shard"].startswith(f["split"] + "-")
     offsets = [r[2] for r in mine]
-    assert offsets == prepare._chunk_offsets(f["num_samples"], CHUNK)
+    assert offsets == corpus._chunk_offsets(f["num_samples"], CHUNK)
     assert offsets[0] == 0 and offsets[-1] + CHUNK == f["num_samples"]
     # Every chunk is CHUNK codes: the file's own codes at that offset.
     want = quantization.encode(audio.load(f["path"]))
@@ -167,10 +167,10 @@ def test_preparation_is_deterministic_and_parallel_gives_the_same(
 
 
 def test_chunk_offsets_cover_the_file():
-  assert prepare._chunk_offsets(10, 4) == [0, 4, 6]
-  assert prepare._chunk_offsets(8, 4) == [0, 4]
-  assert prepare._chunk_offsets(4, 4) == [0]
-  assert prepare._chunk_offsets(3, 4) == []
+  assert corpus._chunk_offsets(10, 4) == [0, 4, 6]
+  assert corpus._chunk_offsets(8, 4) == [0, 4]
+  assert corpus._chunk_offsets(4, 4) == [0]
+  assert corpus._chunk_offsets(3, 4) == []
 
 
 # ---- splits ----------------------------------------------------------------
@@ -185,7 +185,7 @@ def write_tones(directory, prefix, wants, settings=None):
   (never repeated in this module), drawn until its content hash gives the
   wanted split under `settings`. Returns the paths (str), in order.
   """
-  settings = settings or prepare.default_settings()
+  settings = settings or corpus.default_settings()
   os.makedirs(directory, exist_ok=True)
   paths = []
   for i, want in enumerate(wants):
@@ -193,7 +193,7 @@ def write_tones(directory, prefix, wants, settings=None):
     for _ in range(200):  # P(never) = 0.9**200 for a 10 % split
       write_audio(path, tone((100.0 + 3.0 * next(_PITCHES),), 0.6), 16000,
                   "wav_float32")
-      if prepare.split_of(path, settings, prepare.file_sha256(path)) == want:
+      if corpus.split_of(path, settings, corpus.file_sha256(path)) == want:
         break
     else:
       raise AssertionError(f"no tone of the 200 tried falls in {want}")
@@ -205,33 +205,33 @@ def test_file_sha256_hashes_the_bytes_in_blocks(tmp_path):
   data = np.random.default_rng(1).bytes(5000)
   (tmp_path / "x.bin").write_bytes(data)
   want = hashlib.sha256(data).hexdigest()
-  assert prepare.file_sha256(str(tmp_path / "x.bin")) == want
-  assert prepare.file_sha256(str(tmp_path / "x.bin"), block_bytes=7) == want
+  assert corpus.file_sha256(str(tmp_path / "x.bin")) == want
+  assert corpus.file_sha256(str(tmp_path / "x.bin"), block_bytes=7) == want
 
 
 def test_split_function_is_deterministic_seeded_and_roughly_fractional():
   groups = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(2000)]
-  settings = prepare.default_settings()
-  splits = prepare.assign_splits(groups, settings)
-  assert splits == prepare.assign_splits(list(reversed(groups)), settings)
+  settings = corpus.default_settings()
+  splits = corpus.assign_splits(groups, settings)
+  assert splits == corpus.assign_splits(list(reversed(groups)), settings)
   # Without split_by a file's group is its content hash, whatever its name.
-  assert splits == {g: prepare.split_of(f"any/{i}.wav", settings, g)
+  assert splits == {g: corpus.split_of(f"any/{i}.wav", settings, g)
                     for i, g in enumerate(groups)}
-  counts = {s: list(splits.values()).count(s) for s in prepare.SPLITS}
+  counts = {s: list(splits.values()).count(s) for s in corpus.SPLITS}
   assert 140 < counts["val"] < 260 and 140 < counts["test"] < 260
-  other = prepare.assign_splits(groups, prepare.default_settings(seed=1))
+  other = corpus.assign_splits(groups, corpus.default_settings(seed=1))
   assert sum(splits[g] != other[g] for g in groups) > 300
   # Adding groups never moves the ones there before (hash-only regime).
-  more = prepare.assign_splits(groups + [f"new{i}" for i in range(500)],
-                               settings)
+  more = corpus.assign_splits(groups + [f"new{i}" for i in range(500)],
+                              settings)
   assert all(more[g] == splits[g] for g in groups)
 
 
 def test_small_corpora_get_non_empty_val_and_test():
-  settings = prepare.default_settings()
+  settings = corpus.default_settings()
   hash_train = [g for g in (f"g{i}" for i in range(100))
-                if prepare.assign_splits([g], settings)[g] == "train"][:4]
-  splits = prepare.assign_splits(hash_train, settings)
+                if corpus.assign_splits([g], settings)[g] == "train"][:4]
+  splits = corpus.assign_splits(hash_train, settings)
   assert sorted(splits.values()) == ["test", "train", "train", "val"]
 
 
@@ -277,17 +277,22 @@ def test_split_by_keeps_groups_together(tmp_path):
   assert all(len(s) == 1 for s in by_group.values())
   assert len(set().union(*by_group.values())) == 3  # train, val and test
   # The group named in the relative path is what is hashed, not the content.
-  settings = prepare.default_settings(split_by=pattern)
-  assert len({prepare.split_of(f"x/inst7-{p}.wav", settings, f"{p:064x}")
+  settings = corpus.default_settings(split_by=pattern)
+  assert len({corpus.split_of(f"x/inst7-{p}.wav", settings, f"{p:064x}")
               for p in range(20)}) == 1
-  assert prepare.group_of("x/inst7-3.wav", settings, "ab12") == "inst7"
+  assert corpus.group_of("x/inst7-3.wav", settings, "ab12") == "inst7"
   # A file the pattern does not match is its own group: its content.
-  assert prepare.group_of("x/other.wav", settings, "ab12") == "ab12"
+  assert corpus.group_of("x/other.wav", settings, "ab12") == "ab12"
   with pytest.raises(ValueError, match="x/other.wav.*sha256"):
-    prepare.group_of("x/other.wav", settings)
+    corpus.group_of("x/other.wav", settings)
   # Other split_by in the same output dir is refused.
-  with pytest.raises(prepare.PrepareError, match="split_by"):
+  with pytest.raises(corpus.PrepareError, match="split_by"):
     run([src], tmp_path / "out")
+  # So is a pattern that is no regular expression, before any work.
+  with pytest.raises(corpus.PrepareError,
+                     match=r"split_by: '\(' is not a regular expression"):
+    run([src], tmp_path / "new", split_by="(")
+  assert not (tmp_path / "new").exists()
 
 
 def test_the_notes_recipes_split_by_groups_keep_their_splits():
@@ -295,18 +300,18 @@ def test_the_notes_recipes_split_by_groups_keep_their_splits():
   # 702 notes split by instrument-pitch, 573/63/66 as its model card says.
   # Its groups are named in the paths, so hashing content for files outside
   # split_by groups leaves its test split as it was.
-  from pretrained.recipes import render_notes  # pylint: disable=g-import-not-at-top
-  jobs = render_notes._note_jobs(  # pylint: disable=protected-access
+  from pretrained.recipes import notes  # pylint: disable=g-import-not-at-top
+  jobs = notes._note_jobs(  # pylint: disable=protected-access
       (0, 4, 11, 19, 24, 32, 40, 42, 56, 65, 73, 80), range(36, 85),
       (75, 100, 127), 2)
-  keys = ["notes_wav/" + render_notes.note_filename(*job) for job in jobs]
-  settings = prepare.default_settings(chunk_seconds=4,
-                                      split_by=r"(.*)-\d+\.wav$")
-  groups = prepare.assign_splits(
-      [prepare.group_of(k, settings) for k in keys], settings)
-  splits = [groups[prepare.group_of(k, settings)] for k in keys]
-  assert [splits.count(s) for s in prepare.SPLITS] == [573, 63, 66]
-  assert all(prepare.split_of(k, settings) == s for k, s in zip(keys, splits))
+  keys = ["notes_wav/" + notes.note_filename(*job) for job in jobs]
+  settings = corpus.default_settings(chunk_seconds=4,
+                                     split_by=r"(.*)-\d+\.wav$")
+  groups = corpus.assign_splits(
+      [corpus.group_of(k, settings) for k in keys], settings)
+  splits = [groups[corpus.group_of(k, settings)] for k in keys]
+  assert [splits.count(s) for s in corpus.SPLITS] == [573, 63, 66]
+  assert all(corpus.split_of(k, settings) == s for k, s in zip(keys, splits))
   assert splits[keys.index("notes_wav/organ_church_019-060-100.wav")] == "test"
 
 
@@ -375,7 +380,7 @@ def test_a_test_file_copied_under_a_new_name_does_not_reach_training(
     tmp_path):
   src = tmp_path / "corpus"
   held_out = write_tones(src, "c", ["train", "test", "val", "train"])[1]
-  sha256 = prepare.file_sha256(held_out)
+  sha256 = corpus.file_sha256(held_out)
   out = tmp_path / "out"
   run([src], out)
   # A name whose path hash is "train": where path-keyed preparation put it.
@@ -384,7 +389,7 @@ def test_a_test_file_copied_under_a_new_name_does_not_reach_training(
   shutil.copy(held_out, copy)
   codes = quantization.encode(audio.load(held_out)).astype(np.uint8)
   held_out_chunks = {codes[o:o + CHUNK].tobytes()
-                     for o in prepare._chunk_offsets(len(codes), CHUNK)}
+                     for o in corpus._chunk_offsets(len(codes), CHUNK)}
   later = run([src], out)  # the copy added later
   in_one_run = run([src], tmp_path / "fresh")  # both found in one run
   for directory, man in ((out, later), (tmp_path / "fresh", in_one_run)):
@@ -412,8 +417,8 @@ def test_rerun_on_a_version_1_manifest_is_refused(tmp_path):
     del f["sha256"]
   (out / "manifest.json").write_text(json.dumps(disk))
   before = {n: open(out / n, "rb").read() for n in listing(out)}
-  with pytest.raises(prepare.PrepareError,
-                     match=r"version 1.*by path.*new --output_dir"):
+  with pytest.raises(corpus.PrepareError,
+                    match=r"version 1.*by path.*new --output_dir"):
     run([src], out)
   assert {n: open(out / n, "rb").read() for n in listing(out)} == before
 
@@ -429,7 +434,7 @@ def test_rerun_with_other_settings_is_refused(tmp_path, change):
   run([src], out)
   before = {n: open(out / n, "rb").read() for n in listing(out)}
   write_good(str(src), ["four.wav"])
-  with pytest.raises(prepare.PrepareError) as e:
+  with pytest.raises(corpus.PrepareError) as e:
     run([src], out, **change)
   key = next(iter(change))
   assert "other settings" in str(e.value) and key in str(e.value)
@@ -438,12 +443,12 @@ def test_rerun_with_other_settings_is_refused(tmp_path, change):
 
 def test_nothing_usable_raises(tmp_path):
   write_bad_files(str(tmp_path / "bad"))
-  with pytest.raises(prepare.PrepareError, match="no usable audio"):
+  with pytest.raises(corpus.PrepareError, match="no usable audio"):
     run([tmp_path / "bad"], tmp_path / "out")
-  skipped = prepare.read_manifest(str(tmp_path / "out"))["skipped"]
+  skipped = corpus.read_manifest(str(tmp_path / "out"))["skipped"]
   assert len(skipped) == 8  # still reported on disk
   (tmp_path / "nothing").mkdir()
-  with pytest.raises(prepare.PrepareError, match="no usable audio"):
+  with pytest.raises(corpus.PrepareError, match="no usable audio"):
     run([tmp_path / "nothing"], tmp_path / "out2")
 
 
@@ -451,7 +456,7 @@ def test_a_run_that_found_nothing_usable_does_not_block_the_retry(tmp_path):
   """Files shorter than a chunk: nothing usable. The corrected retry with a
   shorter chunk is accepted and prepares them."""
   write_good(str(tmp_path / "src"), ["one.wav", "two.wav", "three.wav"])
-  with pytest.raises(prepare.PrepareError, match="no usable audio"):
+  with pytest.raises(corpus.PrepareError, match="no usable audio"):
     run([tmp_path / "src"], tmp_path / "out", chunk_seconds=60.0)
   manifest = run([tmp_path / "src"], tmp_path / "out", chunk_seconds=0.25)
   assert len(manifest["files"]) == 3 and not manifest["skipped"]
@@ -460,8 +465,8 @@ def test_a_run_that_found_nothing_usable_does_not_block_the_retry(tmp_path):
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path):
-  with pytest.raises(prepare.PrepareError, match="no manifest.json"):
-    prepare.read_manifest(str(tmp_path))
+  with pytest.raises(corpus.PrepareError, match="no manifest.json"):
+    corpus.read_manifest(str(tmp_path))
 
 
 def test_other_quantizers_and_levels_store_their_codes(tmp_path):
@@ -476,7 +481,7 @@ def test_other_quantizers_and_levels_store_their_codes(tmp_path):
       assert codes.dtype == np.dtype("<u2")
       np.testing.assert_array_equal(codes, want[offset:offset + CHUNK])
   assert max(int(r[3].max()) for r in records) > 255
-  with pytest.raises(ValueError, match="unknown quantization"):
+  with pytest.raises(corpus.PrepareError, match="unknown quantization"):
     run([src], tmp_path / "bad", quantization="ulaw")
 
 
@@ -496,8 +501,8 @@ def test_trim_silence_shortens_long_silences(tmp_path):
              test_fraction=0)["files"][0]
   assert full["num_samples"] == 3 * 16000
   # Block by block gives the same as all at once.
-  state, whole = {}, prepare.trim_silence(data, 16000, -60.0, {})
-  parts = [prepare.trim_silence(b, 16000, -60.0, state)
+  state, whole = {}, corpus.trim_silence(data, 16000, -60.0, {})
+  parts = [corpus.trim_silence(b, 16000, -60.0, state)
            for b in np.array_split(data, 7)]
   np.testing.assert_array_equal(np.concatenate(parts), whole)
 
@@ -577,7 +582,7 @@ def kill_when(proc, out, moment, timeout=120):
 
 
 def shards_in(names):
-  return [n for n in names if prepare._SHARD_NAME.match(n)]
+  return [n for n in names if corpus._SHARD_NAME.match(n)]
 
 
 def test_sigkill_at_any_moment_then_rerun_gives_the_uninterrupted_result(
@@ -638,7 +643,7 @@ def test_cli_help():
   # convention) before the required flags are checked.
   out = run_cli(["--help"])
   assert "Traceback" not in out.stderr
-  assert "Corpus preparation" in out.stdout
+  assert "Prepare a corpus: audio files" in out.stdout
   for flag in ("--input", "--output_dir", "--sample_rate", "--quantization",
                "--q_levels", "--chunk_seconds", "--split_by", "--workers"):
     assert flag in out.stdout
@@ -702,7 +707,7 @@ def test_cli_on_a_long_file_streams_with_bounded_memory(tmp_path):
   assert "files used: 1, skipped: 0" in out.stdout
   assert "prepared 10.0 min of audio" in out.stdout
   assert "manifest.json" in out.stdout
-  man = prepare.read_manifest(str(tmp_path / "out"))
+  man = corpus.read_manifest(str(tmp_path / "out"))
   assert abs(man["files"][0]["num_samples"] - 600 * 16000) <= 4
   assert man["files"][0]["num_chunks"] == 150
   memory = json.load(open(report))

@@ -10,7 +10,7 @@ from common import config as config_lib
 from common import files
 from common import quantization
 from eval import demo
-from eval import families
+from eval import models as models_lib
 from eval import report
 
 SHIPPED = demo.available_models()
@@ -31,7 +31,7 @@ def test_shipped_weights_are_small():
 @pytest.mark.parametrize("name", sorted(demo.MODELS))
 def test_model_loads_and_matches_its_data_settings(name):
   model_dir, _ = SHIPPED[name]
-  loaded = families.load(model_dir, name)
+  loaded = models_lib.load(model_dir, name)
   settings = files.read_json(os.path.join(model_dir, "data_settings.json"))
   config_lib.check_data_settings(loaded.config, settings, model_dir)
   assert loaded.sample_rate == 16000
@@ -43,7 +43,7 @@ def test_short_generation_is_not_silent(name):
   # Like the music it learned, a generation may open with a rest (the
   # SampleRNN's sometimes lasts a few seconds), so four 2 s sequences are
   # checked: together they are clearly audible, and so are most of them.
-  loaded = families.load(SHIPPED[name][0], name)
+  loaded = models_lib.load(SHIPPED[name][0], name)
   samples = 2 * loaded.sample_rate
   codes = loaded.generate(4, samples, seed=0)
   assert codes.shape == (4, samples)
@@ -58,16 +58,16 @@ def test_note_clips_are_held_out_from_the_autoencoders_training():
   # The recipe renders its corpus into `notes_wav/`, so prepare keys its
   # files `notes_wav/<name>.wav`; every bundled clip's instrument-pitch must
   # fall in the test split the shipped model's data settings define.
-  from common import prepare  # pylint: disable=g-import-not-at-top
-  from pretrained.recipes import render_notes  # pylint: disable=g-import-not-at-top
+  from common import corpus  # pylint: disable=g-import-not-at-top
+  from pretrained.recipes import notes  # pylint: disable=g-import-not-at-top
   settings = files.read_json(os.path.join(SHIPPED["wavenet_autoencoder"][0],
                                           "data_settings.json"))
   clips = sorted(n for n in os.listdir(os.path.join(demo.CLIPS, "notes"))
                  if n.endswith(".flac"))
-  assert clips == sorted(render_notes.note_filename(*job, ext=".flac")
-                         for job in render_notes.CLIP_NOTES)
-  splits = {n: prepare.split_of("notes_wav/" + n[:-len(".flac")] + ".wav",
-                                settings) for n in clips}
+  assert clips == sorted(notes.note_filename(*job, ext=".flac")
+                         for job in notes.CLIP_NOTES)
+  splits = {n: corpus.split_of("notes_wav/" + n[:-len(".flac")] + ".wav",
+                               settings) for n in clips}
   assert set(splits.values()) == {"test"}, splits
 
 
@@ -85,7 +85,7 @@ MIN_PITCH_ACCURACY = 0.9
 
 @pytest.fixture(scope="module")
 def autoencoder():
-  return families.load(SHIPPED["wavenet_autoencoder"][0])
+  return models_lib.load(SHIPPED["wavenet_autoencoder"][0])
 
 
 def _note(name, loaded, seconds=1.0):
@@ -116,11 +116,11 @@ def test_autoencoder_transposes(autoencoder, tmp_path):
   from common import audio as audio_io  # pylint: disable=g-import-not-at-top
   from common import checkpoint  # pylint: disable=g-import-not-at-top
   from eval import metrics  # pylint: disable=g-import-not-at-top
-  from wavenet import synthesize  # pylint: disable=g-import-not-at-top
+  from wavenet import synthesis  # pylint: disable=g-import-not-at-top
   rate, semitones = autoencoder.sample_rate, 7
   source = str(tmp_path / "guitar_060.wav")
   audio_io.save(source, _note("guitar_nylon_024-060-100", autoencoder), rate)
-  [path] = synthesize.synthesize_files(
+  [path] = synthesis.synthesize_files(
       autoencoder.model_dir, str(tmp_path / "out"), inputs=source, seed=0,
       transpose=semitones, progress=False, loaded=(
           autoencoder.model, autoencoder.config, autoencoder.step,

@@ -1,4 +1,5 @@
-"""eval/report.py: files written, metrics.json content, links, best marking.
+"""eval/report.py (+ eval/results.py, eval/plots.py, eval/links.py): files
+written, metrics.json content, links, best marking, HTML escaping, the log-mel.
 
 `sample_results(audio_dir, report_dir)` builds a synthetic results dict with
 every piece the writer handles (real clips, generations, prompts and
@@ -16,11 +17,15 @@ import re
 import shutil
 from html.parser import HTMLParser
 
+import librosa
 import numpy as np
 import pytest
 
 from conftest import tone, write_audio
+from eval import catalogue
+from eval import plots
 from eval import report
+from eval import results as results_dict
 
 SAMPLE_RATE = 16000
 C, F, G, AM = ((261.6, 329.6, 392.0), (349.2, 440.0, 523.3),
@@ -150,9 +155,13 @@ class _Parser(HTMLParser):
   def __init__(self):
     super().__init__()
     self.tags = []
+    self.text = []
 
   def handle_starttag(self, tag, attrs):
     self.tags.append((tag, dict(attrs)))
+
+  def handle_data(self, data):
+    self.text.append(data)
 
 
 @pytest.fixture(scope="module")
@@ -177,9 +186,17 @@ def test_files_exist(written):
   assert not [f for f in os.listdir(written["dir"]) if ".tmp" in f]
 
 
+def _strict_json(path):
+  """The JSON in `path`; fails on NaN/Infinity (not JSON, though Python's
+  json module reads them)."""
+  def refuse(constant):
+    raise AssertionError(f"{constant} in {path}")
+  with open(path) as f:
+    return json.load(f, parse_constant=refuse)
+
+
 def test_metrics_json_has_every_model_and_metric(written):
-  with open(os.path.join(written["dir"], "metrics.json")) as f:
-    data = json.load(f)  # Strict JSON: NaN would have become null.
+  data = _strict_json(os.path.join(written["dir"], "metrics.json"))
   assert set(data["metrics"]) == set(written["results"]["models"])
   for name, model in written["results"]["models"].items():
     for key in model["metrics"]:
@@ -194,8 +211,7 @@ def test_metrics_json_has_every_model_and_metric(written):
   assert data["machine"]["cpu_count"] == os.cpu_count()
   assert data["metric_info"]["lsd_db"]["better"] == "lower"
   # results.json re-renders.
-  with open(os.path.join(written["dir"], "results.json")) as f:
-    again = json.load(f)
+  again = _strict_json(os.path.join(written["dir"], "results.json"))
   assert list(again["models"])[0] == "real"
 
 
@@ -299,8 +315,93 @@ def test_empty_results_and_check_links(tmp_path):
       "gone.png", "https://example.com/", "../outside.wav"]
 
 
+def test_report_reexports_the_results_dict_api():
+  # Callers know these as eval.report.*; they live in eval.results (the
+  # results dict), eval.catalogue and eval.links.
+  for name in report.__all__:
+    assert hasattr(report, name), name
+  for name in ("AUDIO_KINDS", "best_models", "environment", "fmt",
+               "metrics_json", "normalise", "slug"):
+    assert getattr(report, name) is getattr(results_dict, name), name
+
+
 def test_fmt():
   assert report.fmt(None) == report.fmt(float("nan")) == "\u2014"
   assert report.fmt(12345.6) == "12,346"
   assert report.fmt(0.5) == "0.500"
   assert report.fmt(-6.0) == "-6.00"
+
+
+def test_html_escapes_names_and_text(tmp_path):
+  name = '<script>alert("x")</script>'
+  results = {
+      "title": "A & <i>B</i>", "notes": ["<img src=x onerror=alert(1)>"],
+      "settings": {"<k>": "<u>v</u>"},
+      "models": {
+          name: {"family": "samplernn", "description": "<u>described</u>",
+                 "metrics": {"nll_bits_per_sample": 1.0},
+                 "notes": ["<u>noted</u>"]},
+          "other": {"family": "<u>family</u>",
+                    "metrics": {"nll_bits_per_sample": 2.0}}},
+      "metric_info": {"nll_bits_per_sample": {"help": 'say "hi" <now>'}},
+  }
+  paths = report.write_report(str(tmp_path / "out"), results)
+  with open(paths["index"], encoding="utf-8") as f:
+    page = f.read()
+  parser = _Parser()
+  parser.feed(page)
+  tags = [tag for tag, _ in parser.tags]
+  assert "script" not in tags and "img" not in tags and "u" not in tags
+  assert "&lt;script&gt;" in page
+  text = "".join(parser.text)
+  for shown in (name, "A & <i>B</i>", "<img src=x onerror=alert(1)>",
+                "<u>described</u>", "<u>noted</u>", "<u>family</u>", "<k>",
+                "<u>v</u>"):
+    assert shown in text, shown
+  titles = [a["title"] for tag, a in parser.tags
+            if tag == "span" and a.get("class") == "metric"]
+  assert 'NLL: say "hi" <now> (lower is better) [nll_bits_per_sample]' in (
+      titles)
+  assert paths["missing_links"] == []
+
+
+def test_log_mel_matches_librosa():
+  rng = np.random.default_rng(0)
+  t = np.arange(int(1.3 * SAMPLE_RATE)) / SAMPLE_RATE
+  x = (0.5 * np.sin(2 * np.pi * 440 * t) +
+       0.05 * rng.standard_normal(t.size)).astype(np.float32)
+  # Blocks of 7 frames (82 frames: 11 full blocks and a partial one) against
+  # one librosa call over the whole clip, centred with reflect padding.
+  blocked = plots.log_mel_db(x, SAMPLE_RATE, block_frames=7)
+  whole = librosa.feature.melspectrogram(
+      y=x, sr=SAMPLE_RATE, n_fft=1024, hop_length=256, center=True,
+      pad_mode="reflect", n_mels=80, htk=True, norm=None)
+  full_scale = (1024 / 4) ** 2  # A unit sine's peak bin, periodic Hann.
+  want = librosa.power_to_db(whole / full_scale, ref=1.0, amin=1e-12,
+                             top_db=None)
+  assert blocked.shape == want.shape == (80, 82)
+  # float32 FFTs of the same frames: measured at most 7.6e-6 dB apart.
+  np.testing.assert_allclose(blocked, want, rtol=0, atol=1e-4)
+  # 0 dB ~ a full-scale sine: its peak band reads -1.1 dB at 1 kHz (its
+  # power spreads over a few bins under the triangular filters).
+  sine = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
+  peak = np.median(plots.log_mel_db(sine, SAMPLE_RATE).max(axis=0))
+  assert -3.0 < peak < 0.0
+
+
+def test_catalogue_rows_are_consistent():
+  keys = [row.key for row in catalogue.CATALOGUE]
+  assert len(keys) == len(set(keys))
+  for row in catalogue.CATALOGUE:
+    assert row.group in catalogue.GROUPS, row.key
+    assert row.better in ("lower", "higher", None), row.key
+    assert row.label and row.text, row.key
+  assert set(catalogue.HEADLINE) <= set(keys)
+  assert report.metric_info("lsd_db")["short"] == "LSD"
+  assert report.metric_info("mcd_db")["short"] == "Mel-cepstral distortion"
+  lag = report.metric_info("sim_lag_2.5s")
+  assert (lag["label"], lag["group"]) == ("Similarity at 2.5 s", "coherence")
+  assert report.metric_info("x", {"x": {"group": "y"}})["group"] == "other"
+  assert catalogue.display_order(["b", "sim_lag_10s", "sim_lag_2s", "a",
+                                  "lsd_db", "nll_bits_per_sample"]) == [
+      "nll_bits_per_sample", "lsd_db", "sim_lag_2s", "sim_lag_10s", "a", "b"]

@@ -29,6 +29,7 @@ import tensorflow as tf
 from common import checkpoint
 from common import config as config_lib
 from common import data
+from common import train_step
 from common import trainer
 import toy_model
 from test_trainer import toy_config, train_quietly
@@ -48,11 +49,11 @@ OVERRIDES = {"samplernn": {}, "wavenet": {"input_jitter": 2}}
 DRIVER = textwrap.dedent("""
     import os, signal, sys, threading
     sys.path.insert(0, {root!r})
-    from common import trainer
+    from common import train_step
     after = int(os.environ.get("KILL_AFTER", 0))
     sig = getattr(signal, os.environ.get("KILL_SIGNAL", "SIGKILL"))
     delay = float(os.environ.get("KILL_DELAY", 0))
-    make_train_step = trainer.make_train_step
+    make_train_step = train_step.make_train_step
 
     def counting_step(*args):
       step_fn, calls = make_train_step(*args), []
@@ -66,7 +67,7 @@ DRIVER = textwrap.dedent("""
         return out
       return step
 
-    trainer.make_train_step = counting_step
+    train_step.make_train_step = counting_step
     import importlib
     module = importlib.import_module(sys.argv[1])
     sys.argv = sys.argv[1:]
@@ -220,8 +221,8 @@ def test_full_disk_ends_with_one_line_and_the_last_checkpoint_intact(
                               f"at step "), lines[-1]
   assert f"the last checkpoint, {newest}, is intact" in lines[-1]
   from samplernn import model as samplernn_model  # pylint: disable=g-import-not-at-top
-  _, _, step = checkpoint.load_model(str(kept / "run"),
-                                     samplernn_model.build_model, "last")
+  _, _, step, _ = checkpoint.load(str(kept / "run"),
+                                  samplernn_model.build_model, "last")
   assert step == saved[-1]
 
 
@@ -302,14 +303,14 @@ def test_a_run_made_before_corpus_fingerprints_is_refused_in_one_line(
 def other_corpus(tmp_path_factory):
   """Another small corpus (two 1 s tones)."""
   from conftest import tone, write_audio  # pylint: disable=g-import-not-at-top
-  from common import prepare  # pylint: disable=g-import-not-at-top
+  from common import corpus  # pylint: disable=g-import-not-at-top
   src = tmp_path_factory.mktemp("other") / "other"
   src.mkdir()
   for i in range(3):
     write_audio(src / f"{i}.wav", tone((300.0 + 50 * i,), 1.0), 16000)
   out = str(tmp_path_factory.mktemp("other_prepared"))
-  prepare.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
-                  progress=False, val_fraction=0.3, test_fraction=0.0)
+  corpus.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
+                 progress=False, val_fraction=0.3, test_fraction=0.0)
   return out
 
 
@@ -324,7 +325,7 @@ def test_a_crash_after_a_validation_replays_the_same_decisions(
                       early_stopping_patience=4)
   straight = train_quietly(frozen, prepared_corpus, tmp_path / "straight")
   assert (straight["step"], straight["stop_reason"]) == (10, "early stopping")
-  make_train_step = trainer.make_train_step
+  make_train_step = train_step.make_train_step
 
   def crashing_step(*args):
     step_fn, calls = make_train_step(*args), []
@@ -336,11 +337,11 @@ def test_a_crash_after_a_validation_replays_the_same_decisions(
       return step_fn(*inputs)
     return step
 
-  monkeypatch.setattr(trainer, "make_train_step", crashing_step)
+  monkeypatch.setattr(train_step, "make_train_step", crashing_step)
   with pytest.raises(RuntimeError, match="crash"):
     train_quietly(frozen, prepared_corpus, tmp_path / "run")
   assert steps_saved(str(tmp_path / "run")) == [6]
-  monkeypatch.setattr(trainer, "make_train_step", make_train_step)
+  monkeypatch.setattr(train_step, "make_train_step", make_train_step)
   resumed = train_quietly(frozen, prepared_corpus, tmp_path / "run")
   assert (resumed["step"], resumed["best"]) == (10, straight["best"])
   assert_same_values(last_checkpoint(tmp_path / "run"),

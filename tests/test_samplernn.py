@@ -11,10 +11,14 @@ import tensorflow as tf
 
 import flop_count
 from common import config as config_lib
+from common import family
+from common import generation
+from common import generator as generator_lib
 from common import model_api
 from common import quantization
 from common import sampling
-from samplernn import generate as gen_lib
+from samplernn import flops
+from samplernn import generator as srnn_gen
 from samplernn import model as model_lib
 
 
@@ -83,8 +87,8 @@ def test_presets_load():
     assert config["sample_rate"] is None
     assert config["seq_len"] % max(config["frame_sizes"]) == 0
     model_lib.frame_sizes_of(config)
-  assert gen_lib.flops_per_sample(config_lib.load("samplernn", "default")) > (
-      gen_lib.flops_per_sample(config_lib.load("samplernn", "small")))
+  assert flops.flops_per_sample(config_lib.load("samplernn", "default")) > (
+      flops.flops_per_sample(config_lib.load("samplernn", "small")))
 
 
 def test_bad_frame_sizes():
@@ -121,6 +125,37 @@ def test_checkpoint_holds_every_variable(model, config, tmp_path):
 # Generator against the model.
 
 
+def make(num_seqs, seed=0, temperature=1.0, prime_codes=None):
+  return generator_lib.Request.make(num_seqs, seed, temperature, prime_codes)
+
+
+def generate(gen, request, num_samples, block_samples=32):
+  return generator_lib.generate(gen, request, num_samples, block_samples)
+
+
+def test_implements_the_generator_interface(model, config):
+  gen = family.get("samplernn").generator(model, config)
+  assert isinstance(gen, generator_lib.Generator)
+  assert gen.block_multiple == model.frame_sizes[0] and gen.can_prime
+  assert gen.block_samples % gen.block_multiple == 0
+  assert (gen.sample_rate, gen.quantization, gen.q_levels) == (
+      16000, "mu_law", 256)
+  assert not gen.conditioned and gen.samples_per_frame is None
+  with pytest.raises(generator_lib.RequestError, match="multiple of 16"):
+    gen.next_block(gen.start(make(1)), 24)
+
+
+def test_second_generator_call_rereads_the_weights(config):
+  """One generator per model, its weights re-read on every call (training
+  changes them between audio summaries)."""
+  model = build(config, seed=5)
+  gen = family.get("samplernn").generator(model, config)
+  model.sample_mlp.output_bias.assign(tf.fill([256], 3.0))
+  assert family.get("samplernn").generator(model, config) is gen
+  np.testing.assert_array_equal(gen.weights["sample"]["output_bias"],
+                                np.full([256], 3.0))
+
+
 @pytest.mark.parametrize("overrides", [dict(), dict(rnn_type="lstm"),
                                        dict(frame_sizes=[4])])
 def test_step_graph_matches_teacher_forcing(overrides, model):
@@ -132,16 +167,16 @@ def test_step_graph_matches_teacher_forcing(overrides, model):
   first, state = test_model(codes[:, :context + split], ())
   second, state = test_model(codes[:, split:], state)
   expected = probs(np.concatenate([first, second], axis=1))
-  step_logits, step_state = gen_lib.step_logits(test_model, codes)
+  step_logits, step_state = srnn_gen.step_logits(test_model, codes)
   assert np.max(np.abs(probs(step_logits) - expected)) <= 1e-4
   for a, b in zip(step_state, state):
     np.testing.assert_allclose(a, b, atol=1e-4)
   if overrides:
     return
   # And in two halves, carrying the state through the step graph.
-  half, half_state = gen_lib.step_logits(test_model,
-                                         codes[:, :context + split])
-  rest, _ = gen_lib.step_logits(test_model, codes[:, split:], half_state)
+  half, half_state = srnn_gen.step_logits(test_model,
+                                          codes[:, :context + split])
+  rest, _ = srnn_gen.step_logits(test_model, codes[:, split:], half_state)
   got = probs(np.concatenate([half, rest], axis=1))
   assert np.max(np.abs(got - expected)) <= 1e-4
 
@@ -153,24 +188,40 @@ def test_step_graph_matches_teacher_forcing(overrides, model):
 XLA_LOGITS_TOLERANCE = 2e-6
 
 
-def gumbel_scores(logits, seed, bottom):
-  """`logits + noise` as the generator's sampler sees them (temperature 1):
-  each bottom frame's noise is keyed by its first sample (`_SamplePolicy`).
+def gumbel_scores(logits, seeds, temperatures=1.0):
+  """`logits / temperature + noise` as the generator's sampler sees them:
+  the noise of sample `t` of a sequence is keyed by its seed and `t`.
 
   Args:
-    logits: float `[batch, n, q_levels]`, n a multiple of `bottom`.
+    logits: float `[batch, n, q_levels]`, the first n generated samples.
+    seeds: `[batch]` ints.
+    temperatures: float or `[batch]`, > 0.
   """
-  batch, length, q_levels = logits.shape
-  noise = [sampling.gumbel_noise(seed, start, batch, bottom, q_levels)
-           for start in range(0, length, bottom)]
-  return logits + np.concatenate(noise, axis=1)
+  _, length, q_levels = logits.shape
+  noise = sampling.gumbel_noise(np.asarray(seeds, np.uint32), 0, length,
+                                q_levels).numpy()
+  scale = np.reshape(temperatures, [-1, 1, 1])
+  return logits / scale + noise
+
+
+def assert_no_near_ties(scores, tolerance):
+  """Rounding of `tolerance` cannot change any sample's argmax."""
+  top2 = np.sort(scores, axis=-1)[..., -2:]
+  assert np.min(top2[..., 1] - top2[..., 0]) > 2 * tolerance
+
+
+def teacher_forced_logits(gen, codes):
+  """The step graph's logits of the generated int32 `[b, n]` codes (after
+  the silence they start from)."""
+  silence = np.full([len(codes), gen.top], gen.silence_code(), np.int32)
+  return gen.step_logits(np.concatenate([silence, codes], 1))[0].numpy()
 
 
 def test_plain_graph_matches_xla(model, config):
   """What the README promises across compile modes, exactly."""
-  jit = gen_lib.generator_for(model, config)  # compiled traces are reused
+  jit = srnn_gen.generator(model, config)  # compiled traces are reused
   assert jit.jit_compile(2)
-  plain = gen_lib.Generator(model, config, jit_compile=False)
+  plain = srnn_gen.SampleRNNGenerator(model, config, jit_compile=False)
   # Teacher-forced logits agree to float rounding.
   codes = random_codes(2, 5 * model.context_length, seed=3)
   assert np.max(np.abs(jit.step_logits(codes)[0] - plain.step_logits(
@@ -180,20 +231,15 @@ def test_plain_graph_matches_xla(model, config):
   # sequences go their own ways). This seed has no such near-tie, so every
   # code must be equal. Within one mode the codes do not depend on the block
   # size (the plain graph here; XLA in test_determinism_and_block_sizes).
-  seed, length = 4, 4 * model.context_length  # forced: same shape as codes
-  a = jit.generate(2, length, seed=seed, block_samples=32)
-  b = plain.generate(2, length, seed=seed, block_samples=32)
-  np.testing.assert_array_equal(
-      b, plain.generate(2, length, seed=seed, block_samples=48))
-  forced = np.concatenate(
-      [np.full([2, model.frame_sizes[0]], jit.silence_code(), np.int32), a],
-      axis=1)
-  forced_jit = jit.step_logits(forced)[0].numpy()
-  forced_plain = plain.step_logits(forced)[0].numpy()
+  request, length = make(2, seed=4), 4 * model.context_length
+  a = generate(jit, request, length)
+  b = generate(plain, request, length)
+  np.testing.assert_array_equal(b, generate(plain, request, length, 48))
+  forced_jit = teacher_forced_logits(jit, a)
+  forced_plain = teacher_forced_logits(plain, a)
   assert np.max(np.abs(forced_jit - forced_plain)) <= XLA_LOGITS_TOLERANCE
-  scores = np.sort(gumbel_scores(forced_plain, seed, model.frame_sizes[-1]),
-                   axis=-1)
-  assert np.min(scores[..., -1] - scores[..., -2]) > 2 * XLA_LOGITS_TOLERANCE
+  assert_no_near_ties(gumbel_scores(forced_plain, request.seeds),
+                      XLA_LOGITS_TOLERANCE)
   np.testing.assert_array_equal(a, b)
 
 
@@ -202,70 +248,99 @@ def test_plain_graph_matches_xla(model, config):
 
 
 def test_determinism_and_block_sizes(model, config):
-  kwargs = dict(num_seqs=2, num_samples=100, seed=7)
-  a = gen_lib.generate(model, config, block_samples=32, **kwargs)
-  b = gen_lib.generate(model, config, block_samples=32, **kwargs)
-  c = gen_lib.generate(model, config, block_samples=64, **kwargs)
+  gen = srnn_gen.generator(model, config)
+  a = generate(gen, make(2, seed=7), 100)
+  b = generate(gen, make(2, seed=7), 100)
+  c = generate(gen, make(2, seed=7), 100, block_samples=64)
   assert a.shape == (2, 100) and a.dtype == np.int32
   assert a.min() >= 0 and a.max() < 256
   np.testing.assert_array_equal(a, b)
   np.testing.assert_array_equal(a, c)
-  d = gen_lib.generate(model, config, num_seqs=2, num_samples=100, seed=8,
-                       block_samples=32)
+  d = generate(gen, make(2, seed=9), 100)
   assert np.mean(a != d) > 0.5
-  # A sequence gets the same codes alone as in a batch.
-  alone = gen_lib.generate(model, config, num_seqs=1, num_samples=100,
-                           seed=7, block_samples=32)
-  np.testing.assert_array_equal(alone[0], a[0])
 
 
-def test_streaming_calls_back_per_block(model, config):
-  blocks = []
-  out = gen_lib.generate(model, config, num_seqs=2, num_samples=100, seed=7,
-                         block_samples=32, on_block=blocks.append)
-  assert out is None
+def test_a_sequence_is_its_seed_wherever_it_is_generated(model, config):
+  """Sequence `i` of a request with seed `s` has the seed `s + i`, and its
+  codes are the same alone, first or last in a batch."""
+  gen = srnn_gen.generator(model, config)
+  batch = make(3, seed=6, temperature=[0.8, 1.0, 1.2])
+  together = generate(gen, batch, 64)
+  alone = generate(gen, make(1, seed=7, temperature=1.0), 64)
+  np.testing.assert_array_equal(alone[0], together[1])
+  shuffled = generator_lib.Request.concat([batch.rows([1]),
+                                           batch.rows([2, 0])])
+  np.testing.assert_array_equal(generate(gen, shuffled, 64),
+                                together[[1, 2, 0]])
+  assert np.mean(together[0] != together[1]) > 0.5
+
+
+def test_stream_yields_blocks(model, config):
+  gen = srnn_gen.generator(model, config)
+  blocks = list(generator_lib.stream(gen, make(2, seed=7), 100, 32))
   assert [b.shape[1] for b in blocks] == [32, 32, 32, 4]
-  np.testing.assert_array_equal(
-      np.concatenate(blocks, 1),
-      gen_lib.generate(model, config, num_seqs=2, num_samples=100, seed=7,
-                       block_samples=32))
+  np.testing.assert_array_equal(np.concatenate(blocks, 1),
+                                generate(gen, make(2, seed=7), 100))
 
 
 def test_per_sequence_temperatures(model, config):
-  greedy = gen_lib.generate(model, config, num_seqs=2, num_samples=64,
-                            seed=1, temperature=[0.0, 0.0], block_samples=32)
+  gen = srnn_gen.generator(model, config)
+  greedy = generate(gen, make(2, seed=1, temperature=[0.0, 0.0]), 64)
   np.testing.assert_array_equal(greedy[0], greedy[1])
-  mixed = gen_lib.generate(model, config, num_seqs=2, num_samples=64, seed=1,
-                           temperature=[0.0, 1.0], block_samples=32)
+  mixed = generate(gen, make(2, seed=1, temperature=[0.0, 1.0]), 64)
   np.testing.assert_array_equal(mixed[0], greedy[0])
   assert np.mean(mixed[1] != greedy[1]) > 0.3
-  with pytest.raises(ValueError, match="temperatures"):
-    gen_lib.generate(model, config, num_seqs=2, num_samples=16,
-                     temperature=[1.0, 1.0, 1.0])
+  with pytest.raises(generator_lib.RequestError, match="temperatures"):
+    make(2, temperature=[1.0, 1.0, 1.0])
+
+
+def test_temperature_changed_between_blocks(model, config):
+  """`state.replace(temperatures=...)` sets the temperatures of the next
+  blocks only; a state stays valid after it was used."""
+  gen = srnn_gen.generator(model, config)
+  state = gen.start(make(2, seed=11, temperature=1.0))
+  first, after_first = gen.next_block(state, 32)
+  second, _ = gen.next_block(after_first, 32)
+  again, _ = gen.next_block(after_first, 32)  # the same state, used again
+  np.testing.assert_array_equal(again, second)
+  greedy, _ = gen.next_block(after_first.replace(temperatures=(0.0, 1.0)),
+                             32)
+  np.testing.assert_array_equal(greedy[1], second[1])  # unchanged: same codes
+  assert np.mean(greedy[0] != second[0]) > 0.3
+  # Sequence 0: sampled at temperature 1 up to the change, argmax after it.
+  codes = np.stack([np.concatenate([first[0], greedy[0]])])
+  logits = teacher_forced_logits(gen, codes)
+  assert_no_near_ties(logits[:, 32:], XLA_LOGITS_TOLERANCE)
+  np.testing.assert_array_equal(greedy[0], np.argmax(logits[0, 32:], -1))
+  scores = gumbel_scores(logits[:, :32], (11,))
+  assert_no_near_ties(scores, XLA_LOGITS_TOLERANCE)
+  np.testing.assert_array_equal(first[0], np.argmax(scores[0], -1))
 
 
 def test_priming(model, config):
+  gen = srnn_gen.generator(model, config)
   context = model.context_length
   prime = random_codes(2, 2 * context + 5, seed=4)
-  kwargs = dict(num_seqs=2, num_samples=40, seed=3, block_samples=32)
-  a = gen_lib.generate(model, config, prime_codes=prime, **kwargs)
-  b = gen_lib.generate(model, config, prime_codes=prime, **kwargs)
+  a = generate(gen, make(2, seed=3, prime_codes=prime), 40)
+  b = generate(gen, make(2, seed=3, prime_codes=prime), 40)
   assert a.shape == (2, 40)
   np.testing.assert_array_equal(a, b)
   # The primed state is the teacher-forced state over the silence-padded
   # prime; the next sample's distribution is the model's.
-  gen = gen_lib.generator_for(model, config)
-  carry = gen.start(2, prime)
+  state = gen.start(make(2, prime_codes=prime))
   pad = (-prime.shape[1]) % context
   padded = np.concatenate(
       [np.full([2, pad], gen.silence_code(), np.int32), prime], 1)
-  _, state = model(padded, ())
-  for x, y in zip(carry["states"], state):
+  _, expected = model(padded, ())
+  for x, y in zip(state.tensors["states"], expected):
     np.testing.assert_allclose(x, y, atol=1e-5)
-  np.testing.assert_array_equal(carry["history"], padded[:, -context:])
-  # A prime shorter than one frame works too.
-  short = gen_lib.generate(model, config, prime_codes=prime[:, :3], **kwargs)
+  np.testing.assert_array_equal(state.tensors["history"],
+                                padded[:, -context:])
+  # A prime shorter than one frame works too; codes out of range do not.
+  short = generate(gen, make(2, seed=3, prime_codes=prime[:, :3]), 40)
   assert short.shape == (2, 40)
+  with pytest.raises(generator_lib.RequestError, match="0..255"):
+    gen.start(make(1, prime_codes=[3, 256]))
 
 
 # --------------------------------------------------------------------------
@@ -312,19 +387,20 @@ def test_overfits_a_periodic_clip(config):
     dict(), dict(rnn_type="lstm", num_rnn_layers=2, skip_connections=True,
                  frame_sizes=[2, 8, 16]), dict(frame_sizes=[4])])
 def test_flops_per_sample_counts_what_runs(overrides):
-  """`flops_per_sample` against the products that really run, per sample:
-  the difference between two and one top frames (per-call work cancels),
-  per sequence, plus the one `[frame_size, dim]` table row each sample adds
-  (folded: to the lookahead; plain: gathered per window position)."""
+  """`step_matmuls` and `flops_per_sample` against the products that really
+  run: the difference between two and one top frames (per-call work
+  cancels), per sequence, is one top frame's matrices; per sample, plus the
+  one `[frame_size, dim]` table row each sample adds (folded: to the
+  lookahead; plain: gathered per window position)."""
   config = tiny_config(**overrides)
   model = build(config)
   batch, top, context = 2, model.frame_sizes[0], model.context_length
-  gen = gen_lib.Generator(model, config, jit_compile=False)
+  gen = srnn_gen.SampleRNNGenerator(model, config, jit_compile=False)
   table_adds = math.prod(gen.weights["sample"]["lookahead_tables"].shape[1:])
 
   def generated(frames):
     with flop_count.matmul_flops() as counted:
-      gen.block(gen.start(batch), frames, seed=0, temperature=1.0)
+      gen.next_block(gen.start(make(batch)), frames * top)
     return counted.flops
 
   def teacher_forced(frames):
@@ -332,16 +408,20 @@ def test_flops_per_sample_counts_what_runs(overrides):
       model(random_codes(batch, context + frames * top), ())
     return counted.flops
 
+  frame = (generated(2) - generated(1)) / batch
+  assert frame == 2 * sum(r * c for r, c in flops.step_matmuls(config))
   for count, folded in ((generated, True), (teacher_forced, False)):
     per_sample = (count(2) - count(1)) / (top * batch) + table_adds
-    assert per_sample == gen_lib.flops_per_sample(config, folded=folded)
+    assert per_sample == flops.flops_per_sample(config, folded=folded)
 
 
 def test_benchmark_smoke(config):
-  result = gen_lib.benchmark(config, batch_size=2, num_samples=64, warmup=1,
-                             repeats=1)
+  result = srnn_gen.benchmark(config, batch_size=2, num_samples=64,
+                              warmup=1, repeats=1, measure_limit=True)
   assert result["samples_per_second"] > 0
-  assert result["flops_per_sample"] == gen_lib.flops_per_sample(config)
+  assert result["flops_per_sample"] == flops.flops_per_sample(config)
+  assert result["fraction_of_limit"] == pytest.approx(
+      result["samples_per_second"] / result["limit_samples_per_second"])
 
 
 def test_generate_files(model, config, tmp_path):
@@ -354,21 +434,26 @@ def test_generate_files(model, config, tmp_path):
   from common import audio
   audio.save(str(prime_path), 0.3 * np.sin(np.arange(800) / 5.0), 16000)
   out = tmp_path / "out"
-  paths = gen_lib.generate_files(
+  paths = generation.generate_files(
       str(model_dir), str(out), num_seqs=2, seconds=0.01,
       temperature="0.9,1.1", seed=3, prime=str(prime_path),
-      checkpoint="last", block_seconds=0.004, progress=False)
+      checkpoint="last", block_seconds=0.004, progress=False,
+      family="samplernn")
   assert [os.path.basename(p) for p in paths] == ["samplernn_0.wav",
                                                   "samplernn_1.wav"]
   for i, path in enumerate(paths):
     assert audio.info(path)["frames"] == 160
     sidecar = json.load(open(path[:-4] + ".json"))
-    assert sidecar["checkpoint_step"] == 12
-    assert sidecar["temperature"] == [0.9, 1.1][i]
+    assert sidecar["checkpoint_step"] == 12 and sidecar["complete"]
+    assert (sidecar["seed"], sidecar["temperature"]) == (3 + i,
+                                                         [0.9, 1.1][i])
     assert sidecar["samples_per_second"] > 0
   assert sorted(os.listdir(out)) == sorted(
       ["samplernn_0.wav", "samplernn_0.json", "samplernn_1.wav",
        "samplernn_1.json"])  # no temporary files left
   with pytest.raises(FileExistsError):
-    gen_lib.generate_files(str(model_dir), str(out), seconds=0.01,
-                           progress=False)
+    generation.generate_files(str(model_dir), str(out), seconds=0.01,
+                              progress=False)
+  with pytest.raises(generator_lib.RequestError, match="not a wavenet"):
+    generation.generate_files(str(model_dir), str(tmp_path / "other"),
+                              family="wavenet")

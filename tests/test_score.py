@@ -1,4 +1,5 @@
-"""eval/score.py end to end on tiny synthetic folders (CLI in a subprocess).
+"""eval.score (the CLI, in a subprocess) and its library eval.scoring, end to
+end on tiny synthetic folders.
 
 Folders (16 kHz): real = three 10 s chord progressions with repeats; chords =
 two more of the same kind (real-like); noise = white noise (+ one text file
@@ -17,7 +18,7 @@ import pytest
 
 from conftest import tone, write_audio
 from eval import report
-from eval import score
+from eval import scoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SR = 16000
@@ -153,8 +154,8 @@ def test_overwrite_clears_only_report_files(tmp_path):
   (out / "metrics.json").write_text("{}")
   (out / "keep.txt").write_text("mine")
   with pytest.raises(FileExistsError):
-    score._check_report_dir(str(out), overwrite=False)
-  score._check_report_dir(str(out), overwrite=True)
+    scoring.check_report_dir(str(out), overwrite=False)
+  scoring.check_report_dir(str(out), overwrite=True)
   assert sorted(os.listdir(out)) == ["keep.txt"]
 
 
@@ -162,16 +163,16 @@ def test_overwrite_deletes_nothing_in_a_folder_without_a_report(tmp_path):
   out = tmp_path / "mine"
   (out / "audio").mkdir(parents=True)
   (out / "audio" / "take1.wav").write_bytes(b"x")
-  with pytest.raises(score.ScoreError, match="holds no report"):
-    score._check_report_dir(str(out), overwrite=True)
+  with pytest.raises(scoring.ScoreError, match="holds no report"):
+    scoring.check_report_dir(str(out), overwrite=True)
   assert (out / "audio" / "take1.wav").read_bytes() == b"x"
 
 
 def test_bad_arguments(tmp_path):
-  assert score.parse_generated(["a=/x", "/y/b"]) == {"a": "/x", "b": "/y/b"}
+  assert scoring.parse_generated(["a=/x", "/y/b"]) == {"a": "/x", "b": "/y/b"}
   for bad in (["=x"], ["a=/x", "a=/y"], ["real=/x"]):
-    with pytest.raises(score.ScoreError):
-      score.parse_generated(bad)
+    with pytest.raises(scoring.ScoreError):
+      scoring.parse_generated(bad)
   run = _cli(f"--real={tmp_path}/missing", f"--generated=a={tmp_path}",
              f"--report_dir={tmp_path}/out")
   assert run.returncode == 1

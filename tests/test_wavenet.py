@@ -12,9 +12,14 @@ import tensorflow as tf
 
 import flop_count
 from common import config as config_lib
+from common import family
+from common import generator as generator_lib
 from common import model_api
 from common import quantization
+from common import sampling
 from wavenet import fastgen
+from wavenet import flops
+from wavenet import frames as frames_lib
 from wavenet import layers
 from wavenet import model as model_lib
 
@@ -61,7 +66,7 @@ def autoencoder():
 def _embeddings(model, batch, num_samples, seed=0):
   if not model.conditioned:
     return None
-  frames = layers.num_frames(num_samples, model.hop_length)
+  frames = frames_lib.num_frames(num_samples, model.hop_length)
   return tf.random.stateless_normal([batch, frames, model.embedding_width],
                                     [seed, 7])
 
@@ -125,7 +130,7 @@ def test_encoder_frames_are_ceil_of_samples_over_hop(autoencoder,
   embeddings = autoencoder.encode(_random_codes(2, num_samples))
   frames = -(-num_samples // 32)
   assert embeddings.shape == (2, frames, 4)
-  assert layers.num_frames(num_samples, 32) == frames
+  assert frames_lib.num_frames(num_samples, 32) == frames
 
 
 def test_frame_average_counts_only_real_samples():
@@ -225,22 +230,60 @@ def test_input_jitter_only_touches_the_decoder_in_training():
 # --- fast generation ----------------------------------------------------------
 
 
+def _request(model, batch, num_samples, seed=5, temperature=1.0):
+  """Sequence i has the seed `seed + i`."""
+  return generator_lib.Request.make(
+      batch, seed, temperature,
+      embeddings=_embeddings(model, batch, num_samples))
+
+
+def _generate(model, request, num_samples, block_samples=None):
+  return generator_lib.generate(fastgen.generator(model, _config_of(model)),
+                                request, num_samples, block_samples)
+
+
+def _config_of(model):
+  return dict(quantization="mu_law", q_levels=model.q_levels)
+
+
+def _resampled(logits, request):
+  """The codes `common.sampling` draws from teacher-forced logits `[batch,
+  n, q]` with the request's per-sequence seeds and temperatures."""
+  batch, n, q = logits.shape
+  noise = sampling.gumbel_noise(np.asarray(request.seeds, np.uint32), 0, n, q)
+  temperature = np.repeat(np.asarray(request.temperatures, np.float32), n)
+  codes = sampling.sample_with_noise(
+      tf.reshape(logits, [-1, q]), temperature[:, None],
+      tf.reshape(noise, [-1, q]))
+  return codes.numpy().reshape(batch, n)
+
+
 def test_cached_generation_equals_naive_recomputation(model):
   num_samples = 80  # > receptive field (31) and several frames (hop 32)
-  embeddings = _embeddings(model, 2, num_samples)
-  kwargs = dict(batch_size=2, embeddings=embeddings, seed=5,
-                temperature=[1.0, 0.7], return_logits=True)
-  fast_codes, fast_logits = fastgen.generate(model, num_samples,
-                                             block_size=32, **kwargs)
-  slow_codes, slow_logits = fastgen.naive_generate(model, num_samples,
-                                                   **kwargs)
-  np.testing.assert_array_equal(fast_codes, slow_codes)
-  np.testing.assert_allclose(fast_logits, slow_logits, atol=1e-4)
+  request = _request(model, 2, num_samples, temperature=[1.0, 0.7])
+  np.testing.assert_array_equal(
+      _generate(model, request, num_samples, block_samples=32),
+      fastgen.naive_generate(model, request, num_samples))
+
+
+def test_naive_generation_takes_blocks_across_frame_boundaries(model):
+  """The naive baseline times a few samples (`eval.speed --naive`): its
+  blocks need not be whole frames, and a frame split over two blocks is
+  the same frame."""
+  num_samples = 50
+  request = _request(model, 1, num_samples)
+  naive = fastgen.NaiveGenerator(model, _config_of(model))
+  blocks = list(generator_lib.stream(naive, request, num_samples,
+                                     block_samples=20))
+  assert [b.shape[1] for b in blocks] == [20, 20, 10]
+  np.testing.assert_array_equal(np.concatenate(blocks, 1),
+                                _generate(model, request, num_samples))
 
 
 def test_period_input_in_cached_generation_and_teacher_forcing():
   """Voiced frames (periods 14 to 30 samples, fractional) over 600 samples:
-  the cached generator's history buffer gives the teacher-forced logits."""
+  the cached generator's history buffer gives the teacher-forced logits
+  (resampled with the same noise, they give the same codes)."""
   model = _shared("tiny+period")
   frames, num_samples = 19, 600
   two_hot = np.zeros([2, frames, 12], np.float32)
@@ -253,10 +296,10 @@ def test_period_input_in_cached_generation_and_teacher_forcing():
   two_hot[1, 7] = 0.0
   learned = np.random.default_rng(0).normal(size=[2, frames, 4])
   embeddings = np.concatenate([learned, two_hot], -1).astype(np.float32)
-  codes, logits = fastgen.generate(model, num_samples, embeddings=embeddings,
-                                   seed=2, return_logits=True, block_size=64)
-  forced = model.decode_logits(codes, embeddings).numpy()
-  np.testing.assert_allclose(logits, forced, atol=1e-4)
+  request = generator_lib.Request.make(seed=2, embeddings=embeddings)
+  codes = _generate(model, request, num_samples, block_samples=64)
+  forced = model.decode_logits(codes, embeddings)
+  np.testing.assert_array_equal(_resampled(forced, request), codes)
 
 
 def test_period_input_reaches_beyond_the_receptive_field():
@@ -279,44 +322,69 @@ def test_period_input_reaches_beyond_the_receptive_field():
   assert moved[589:591].min() > 1e-4  # 100 + 489.3: samples 589 and 590
 
 
-def test_cached_logits_equal_teacher_forcing_on_long_output(model):
+def test_cached_codes_equal_teacher_forcing_on_long_output(model):
   num_samples = 700  # many receptive fields and frames
-  embeddings = _embeddings(model, 3, num_samples)
-  codes, logits = fastgen.generate(model, num_samples, batch_size=3,
-                                   embeddings=embeddings, seed=1,
-                                   return_logits=True)
+  request = _request(model, 3, num_samples, seed=1)
+  codes = _generate(model, request, num_samples)
   assert codes.shape == (3, num_samples) and codes.dtype == np.int32
   assert codes.min() >= 0 and codes.max() < 256
-  np.testing.assert_allclose(logits, model.decode_logits(codes, embeddings),
-                             atol=1e-4)
+  forced = model.decode_logits(codes, request.embeddings)
+  np.testing.assert_array_equal(_resampled(forced, request), codes)
 
 
-def test_block_size_and_streaming_do_not_change_output(model):
+def test_block_size_does_not_change_output(model):
   num_samples = 200  # not a multiple of any block size below
-  embeddings = _embeddings(model, 2, num_samples)
-  kwargs = dict(batch_size=2, embeddings=embeddings, seed=3)
-  reference = fastgen.generate(model, num_samples, block_size=32, **kwargs)
-  for block_size in (96, 256):
+  request = _request(model, 2, num_samples, seed=3)
+  reference = _generate(model, request, num_samples, block_samples=32)
+  for block_samples in (96, 256):
     np.testing.assert_array_equal(
-        fastgen.generate(model, num_samples, block_size=block_size, **kwargs),
-        reference)
-  blocks = []
-  result = fastgen.generate(model, num_samples, block_size=64,
-                            on_block=lambda start, c: blocks.append((start, c)),
-                            **kwargs)
-  assert result is None
-  assert [start for start, _ in blocks] == [0, 64, 128, 192]
-  assert [c.shape for _, c in blocks] == [(2, 64)] * 3 + [(2, 8)]
-  np.testing.assert_array_equal(np.concatenate([c for _, c in blocks], 1),
-                                reference)
+        _generate(model, request, num_samples, block_samples), reference)
+  blocks = list(generator_lib.stream(
+      fastgen.generator(model, _config_of(model)), request, num_samples, 64))
+  assert [c.shape for c in blocks] == [(2, 64)] * 3 + [(2, 8)]
+  np.testing.assert_array_equal(np.concatenate(blocks, 1), reference)
+
+
+def test_codes_do_not_depend_on_the_batch_or_place_in_it(model):
+  """A sequence (its seed, temperature, embeddings) makes the same codes
+  alone, and at another place in a batch of another size."""
+  num_samples = 96
+  request = _request(model, 3, num_samples, seed=10,
+                     temperature=[1.0, 0.8, 1.0])
+  together = _generate(model, request, num_samples)
+  for i in range(3):
+    np.testing.assert_array_equal(
+        _generate(model, request.rows([i]), num_samples)[0], together[i])
+  np.testing.assert_array_equal(
+      _generate(model, request.rows([2, 0]), num_samples),
+      together[[2, 0]])
+
+
+def test_next_block_is_a_function_of_its_state(model):
+  """A state stays valid: going on from it twice gives the same block, even
+  after another batch of the same size ran in between."""
+  gen = fastgen.generator(model, _config_of(model))
+  request = _request(model, 2, 128, seed=4)
+  frames = (lambda a, b: None) if not gen.conditioned else (
+      lambda a, b: request.embeddings[:, a // 32:b // 32])
+  state = gen.start(request)
+  first, after_first = gen.next_block(state, 64, frames(0, 64))
+  again, _ = gen.next_block(state, 64, frames(0, 64))
+  np.testing.assert_array_equal(again, first)
+  second, _ = gen.next_block(after_first, 64, frames(64, 128))
+  other = gen.start(_request(model, 2, 128, seed=99))
+  gen.next_block(other, 64, frames(0, 64))  # leaves other queues behind
+  second_again, _ = gen.next_block(after_first, 64, frames(64, 128))
+  np.testing.assert_array_equal(second_again, second)
+  np.testing.assert_array_equal(np.concatenate([first, second], 1),
+                                _generate(model, request, 128))
 
 
 def test_temperature_per_sequence_and_seeds(model):
   num_samples = 64
   embeddings = _embeddings(model, 3, num_samples)
-  run = lambda seed, temperature: fastgen.generate(
-      model, num_samples, batch_size=3, embeddings=embeddings, seed=seed,
-      temperature=temperature, block_size=64)
+  run = lambda seed, temperature: _generate(model, generator_lib.Request.make(
+      3, seed, temperature, embeddings=embeddings), num_samples)
   mixed = run(1, [0.0, 1.0, 0.5])
   np.testing.assert_array_equal(run(1, [0.0, 1.0, 0.5]), mixed)
   # Each row is what it would be with that temperature for the whole batch.
@@ -328,6 +396,20 @@ def test_temperature_per_sequence_and_seeds(model):
   assert (other_seed[1] != mixed[1]).mean() > 0.5
 
 
+def test_generator_is_cached_per_model_and_rereads_weights():
+  model = _build("tiny_unconditional", seed=3)
+  wavenet_family = family.get("wavenet")
+  config = _config("tiny_unconditional")
+  gen = wavenet_family.generator(model, config)
+  request = generator_lib.Request.make(1, seed=0, temperature=0.0)
+  before = generator_lib.generate(gen, request, 32)
+  logits_bias = model.decoder.logits.bias
+  logits_bias.assign(tf.one_hot(7, 256) * 100.0)
+  assert wavenet_family.generator(model, config) is gen
+  np.testing.assert_array_equal(generator_lib.generate(gen, request, 32), 7)
+  assert not np.all(before == 7)
+
+
 def test_decode_logits_needs_enough_frames(autoencoder):
   with pytest.raises(ValueError, match="frames"):
     autoencoder.decode_logits(tf.zeros([1, 65], tf.int32), tf.zeros([1, 2, 4]))
@@ -335,42 +417,48 @@ def test_decode_logits_needs_enough_frames(autoencoder):
     autoencoder.decode_logits(tf.zeros([1, 8], tf.int32))
 
 
-def test_generation_argument_errors(autoencoder):
-  with pytest.raises(ValueError, match="needs embeddings"):
-    fastgen.generate(autoencoder, 10, batch_size=1)
-  with pytest.raises(ValueError, match="frames"):
-    fastgen.generate(autoencoder, 100, embeddings=tf.zeros([1, 3, 4]))
-  with pytest.raises(ValueError, match="multiple of hop_length"):
-    fastgen.generate(autoencoder, 10, embeddings=tf.zeros([1, 1, 4]),
-                     block_size=48)
-  with pytest.raises(ValueError, match="temperature"):
-    fastgen.generate(autoencoder, 10, embeddings=tf.zeros([2, 1, 4]),
-                     temperature=[1.0, 1.0, 1.0])
+def test_generation_request_errors(autoencoder):
+  gen = fastgen.generator(autoencoder, _config_of(autoencoder))
+  error = generator_lib.RequestError
+  one = generator_lib.Request.make(1)
+  with pytest.raises(error, match="needs embeddings"):
+    gen.next_block(gen.start(one), 32)
+  with pytest.raises(error, match="frames"):
+    generator_lib.generate(gen, generator_lib.Request.make(
+        embeddings=np.zeros([1, 3, 4])), 100)
+  with pytest.raises(error, match="multiple of 32"):
+    generator_lib.generate(gen, generator_lib.Request.make(
+        embeddings=np.zeros([1, 2, 4])), 64, block_samples=48)
+  with pytest.raises(error, match="prime"):
+    gen.start(generator_lib.Request.make(prime_codes=np.zeros([1, 4]),
+                                         embeddings=np.zeros([1, 1, 4])))
+  with pytest.raises(error, match="3 temperatures for 2 sequences"):
+    generator_lib.Request.make(2, temperature=[1.0, 1.0, 1.0])
 
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_flops_per_sample_counts_what_generation_runs(preset):
   """`flops_per_sample` against the products the cached step really runs
-  (`flop_count`): four samples minus two (per-call work cancels), per
-  sample and sequence."""
+  (`flop_count`): two blocks minus one (per-block work cancels), per sample
+  and sequence."""
   model, batch = _shared(preset), 2
+  gen = fastgen.FastGenerator(model, _config_of(model))
+  request = _request(model, batch, 64)
 
   def counted(num_samples):
-    embeddings = _embeddings(model, batch, num_samples)
     with flop_count.matmul_flops() as count:
-      fastgen.generate(model, num_samples, batch_size=batch,
-                       embeddings=embeddings)
+      generator_lib.generate(gen, request, num_samples, 32)
     return count.flops
 
-  per_sample = (counted(4) - counted(2)) / (2 * batch)
-  assert per_sample == fastgen.flops_per_sample(_config(preset))
+  per_sample = (counted(64) - counted(32)) / (32 * batch)
+  assert per_sample == flops.flops_per_sample(_config(preset))
 
 
 def test_benchmark_reports_speeds():
   result = fastgen.benchmark("tiny_unconditional", batch_size=2,
-                             num_samples=32, repeats=1, measure_matmul=True)
+                             num_samples=32, repeats=1, measure_limit=True)
   assert result["samples_per_second"] > 0 and not result["naive"]
-  assert result["flops_per_sample"] == fastgen.flops_per_sample(
+  assert result["flops_per_sample"] == flops.flops_per_sample(
       config_lib.load("wavenet", "tiny_unconditional"))
   assert result["limit_samples_per_second"] > 0
 

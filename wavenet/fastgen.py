@@ -1,30 +1,40 @@
-"""Fast cached sample-by-sample generation for the WaveNet decoder.
+"""The WaveNet's generator: fast cached sample-by-sample generation.
 
 After Paine et al. 2016, "Fast Wavenet Generation Algorithm": every causal
 convolution keeps a queue of its past inputs, so one sample costs one
 matrix product per layer instead of recomputing the receptive field.
+`FastGenerator` implements `common.generator.Generator` for the autoencoder
+(blocks of whole embedding frames) and the unconditional WaveNet:
 
-- The per-sample loop is one graph per block of samples (`tf.function` +
-  `tf.while_loop`), batched over sequences with one temperature per
-  sequence. The queues persist from block to block, so memory does not grow
-  with the length generated; `on_block` receives each block as it is made
-  (e.g. to stream to disk).
-- Queues are `tf.Variable`s updated in place (one gather and one scatter of
+    gen = fastgen.generator(model, config)        # cached per model
+    request = Request.make(seed=1, temperature=[1.0, 0.9],
+                           embeddings=embeddings)  # [2, frames, width]
+    codes = common.generator.generate(gen, request, num_samples)
+
+- The per-sample loop is one graph per block (`tf.function` +
+  `tf.while_loop`), batched over sequences, each with its own seed and
+  temperature from the `State`; `common.sampling.sample_logits` keys the
+  noise by (the sequence's seed, absolute sample `t`), so the codes do not
+  depend on the batch, a sequence's place in it or the block size, and
+  `NaiveGenerator` (full recomputation, the baseline) draws the same codes.
+- Explicit state: the queues, the pitch-period history and the last output
+  are tensors of `State.tensors`. A block copies them into in-place
+  `tf.Variable` queues (one per batch size) at its start and reads them out
+  at its end, one copy per block (~0.1 % of a 4096-sample block at the
+  README's settings), so `next_block` is a function: a state stays valid.
+- Queues are updated in place within a block (one gather and one scatter of
   a single slot per layer and sample; see `new_queue`).
 - Conditioning: the embedding of the current frame (constant for
   `hop_length` samples; nearest-neighbour upsampling) is appended to each
   layer's taps, its 1x1 projection folded into the layer's matrix as
-  `bottleneck` extra rows (+1% FLOPs at NSynth size, no extra op). This
-  measured the same speed as adding per-frame projections precomputed
-  outside the loop, and is simpler.
+  `embedding_width` extra rows (no extra op). This measured the same speed
+  as adding per-frame projections precomputed outside the loop, and is
+  simpler. `next_block` takes the embedding frames of its block only (a
+  real-time player feeds them as they come).
 - Pitch period input (`pitch_period_input`): the decoder's start conv also
   reads the output one pitch period back; a ring buffer of the last outputs
   (longer than the lowest pitch bin's period) serves it, with the same
   linear interpolation as `wavenet.pitch.one_period_ago` in training.
-- Sampling is `common.sampling.sample_logits` keyed by (seed, absolute
-  sample `t`, sequence), so the codes do not depend on the block size or the
-  batch size, and `naive_generate` (full recomputation, the baseline) draws
-  exactly the same codes.
 - Not XLA: under `jit_compile=True` the queues must be loop-carried tensors,
   and XLA:CPU (TF 2.21) copies every carried buffer on every iteration
   (~200 MB per sample at NSynth size: 44 samples/s) unless
@@ -34,52 +44,48 @@ matrix product per layer instead of recomputing the receptive field.
 - The 1x1 skip convs of all layers are one matrix product per sample over
   the concatenated gate outputs; the last layer has no residual 1x1.
 
-Weights are read into tensors once per `generate` call (so a model being
-trained can be sampled with its current weights).
-
-Example:
-
-  model = wavenet.model.build_model(config)   # trained weights restored
-  embeddings = model.encode(codes)             # [batch, frames, bottleneck]
-  audio_codes = fastgen.generate(model, num_samples=64000,
-                                 embeddings=embeddings, seed=1,
-                                 temperature=[1.0, 0.9])
+Weights are read into tensors when the generator is made and by `refresh`
+(`generator(model, config)` refreshes a cached one), so a model being
+trained is sampled with its current weights.
 """
 
-import statistics
+from __future__ import annotations
+
 import time
 import weakref
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
 from common import config as config_lib
+from common import generator as generator_lib
 from common import model_api
 from common import quantization
 from common import sampling
 from common import timing
-from wavenet import layers
-from wavenet import encode as encode_lib
+from wavenet import flops
+from wavenet import frames as frames_lib
 from wavenet import model as model_lib
 from wavenet import pitch
 
 DEFAULT_BLOCK_SAMPLES = 4096
-
 
 # ---------------------------------------------------------------------------
 # Weights as plain tensors.
 # ---------------------------------------------------------------------------
 
 
-def _tensor(variable):
+def _tensor(variable: Any) -> tf.Tensor:
   return tf.convert_to_tensor(variable, tf.float32)
 
 
-def _one_by_one(conv):
+def _one_by_one(conv: Any) -> tf.Tensor:
   return _tensor(conv.kernel)[0]
 
 
-def _taps_kernel(conv, cond_proj=None):
+def _taps_kernel(conv: Any,
+                 cond_proj: Any = None) -> tuple[tf.Tensor, tf.Tensor]:
   """A causal conv as one matrix over `[x_t, x_{t-d}, ..., cond]` rows.
 
   Conv kernel `[k, in, out]` (tap `k - 1` is the current sample) ->
@@ -95,7 +101,7 @@ def _taps_kernel(conv, cond_proj=None):
   return tf.concat(rows, axis=0), bias
 
 
-def decoder_weights(model):
+def decoder_weights(model: Any) -> dict[str, Any]:
   """Reads the decoder's weights into tensors shaped for one-sample steps.
 
   Each step multiplies `[x_t, x_{t-d}, ..., x_{t-(k-1)d}, embedding_t]` by
@@ -142,29 +148,31 @@ def decoder_weights(model):
 # ---------------------------------------------------------------------------
 
 
-def new_queue(filter_length, dilation, batch_size, channels):
+def new_queue(filter_length: int, dilation: int, batch_size: int,
+              channels: int) -> tf.Tensor:
   """The zero queue of a causal conv (zeros = the causal padding).
 
-  A variable `[dilation, batch, (filter_length - 1) * channels]`: slot
-  `t mod dilation` holds the conv's inputs at `t - d, t - 2d, ...,
-  t - (k - 1) d`, newest first and side by side, so one step reads and
-  rewrites a single slot, in place.
+  `[dilation, batch, (filter_length - 1) * channels]`: slot `t mod
+  dilation` holds the conv's inputs at `t - d, t - 2d, ..., t - (k - 1) d`,
+  newest first and side by side, so one step reads and rewrites a single
+  slot (in place, in the block's `tf.Variable` copy).
   """
-  return tf.Variable(
-      tf.zeros([dilation, batch_size, (filter_length - 1) * channels]),
-      trainable=False)
+  return tf.zeros([dilation, batch_size, (filter_length - 1) * channels])
 
 
-def _conv_step(queue, t, dilation, x, kernel, bias, cond=None):
+def _conv_step(queue: tf.Variable | None, t: tf.Tensor, dilation: int,
+               x: tf.Tensor, kernel: tf.Tensor, bias: tf.Tensor,
+               cond: tf.Tensor | None = None) -> tf.Tensor:
   """One output sample of a causal dilated conv (+ conditioning).
 
   Args:
-    queue: the conv's queue (see `new_queue`), or None if `filter_length` 1.
+    queue: the conv's queue variable (see `new_queue`), or None if
+      `filter_length` is 1.
     t: absolute sample index, int32 scalar.
     dilation: the conv's dilation, in samples.
     x: the conv's input at `t`, `[batch, channels]`.
     kernel, bias: from `_taps_kernel`.
-    cond: the embedding at `t`, `[batch, bottleneck]`, or None.
+    cond: the embedding at `t`, `[batch, embedding_width]`, or None.
 
   Returns:
     `[batch, out]`; the queue now holds `x` as the input at `t`.
@@ -183,73 +191,149 @@ def _conv_step(queue, t, dilation, x, kernel, bias, cond=None):
 
 
 # ---------------------------------------------------------------------------
-# The generator.
+# The generators.
 # ---------------------------------------------------------------------------
 
 
-class FastGenerator:
-  """Cached generation for one `WaveNet`.
+class _WaveNetGenerator(generator_lib.Generator):
+  """What both WaveNet generators share: the description and the checks."""
+
+  def __init__(self, model: Any, config: dict | None = None):
+    self.model = model
+    self.sample_rate = int(model.sample_rate or 0)  # 0: a bare preset's
+    self.q_levels = int(model.q_levels)
+    self.quantization = (config or {}).get("quantization") or "mu_law"
+    if model.conditioned:
+      hop = int(model.hop_length)
+      self.samples_per_frame = self.block_multiple = hop
+      self.embedding_width = int(model.embedding_width)
+      self.block_samples = max(1, DEFAULT_BLOCK_SAMPLES // hop) * hop
+    else:
+      self.block_samples = DEFAULT_BLOCK_SAMPLES
+
+  def encode(self, codes: np.ndarray) -> np.ndarray:
+    """Embeddings float32 `[batch, frames, width]` of int32 codes
+    `[batch, samples]` (`wavenet.model.WaveNet.encode`)."""
+    if not self.conditioned:
+      return super().encode(codes)
+    return np.asarray(self.model.encode(np.asarray(codes, np.int32)),
+                      np.float32)
+
+  def _check_start(self, request: generator_lib.Request) -> None:
+    if request.prime_codes is not None:
+      raise generator_lib.RequestError("a WaveNet cannot continue primed "
+                                       "audio")
+    if request.embeddings is not None:
+      self.check(request, 0)  # the width, or no embeddings at all
+
+  def _check_block(self, state: generator_lib.State, num_samples: int,
+                   embeddings: Any) -> np.ndarray | None:
+    """Validates a block; returns its embeddings as float32 (or None)."""
+    if num_samples < 1 or num_samples % self.block_multiple:
+      raise generator_lib.RequestError(
+          f"a block of {num_samples} samples: must be a positive multiple "
+          f"of {self.block_multiple}")
+    if not self.conditioned:
+      if embeddings is not None:
+        raise generator_lib.RequestError("an unconditional model takes no "
+                                         "embeddings")
+      return None
+    first, end = generator_lib.frame_span(state.position, num_samples,
+                                          self.samples_per_frame or 1)
+    want = (state.num_seqs, end - first, self.embedding_width)
+    if embeddings is None or np.shape(embeddings) != want:
+      raise generator_lib.RequestError(
+          f"a block of {num_samples} samples needs embeddings of shape "
+          f"{list(want)}, got "
+          f"{None if embeddings is None else list(np.shape(embeddings))}")
+    return np.asarray(embeddings, np.float32)
+
+
+def _state(request: generator_lib.Request, tensors: Any
+           ) -> generator_lib.State:
+  return generator_lib.State(position=0, seeds=request.seeds,
+                             temperatures=request.temperatures,
+                             tensors=tensors)
+
+
+def _sampling_args(state: generator_lib.State) -> tuple[tf.Tensor, tf.Tensor]:
+  """The state's temperatures float32 `[b]` and seeds uint32 `[b]`."""
+  return (tf.constant(state.temperatures, tf.float32),
+          tf.constant(np.asarray(state.seeds, np.uint32)))
+
+
+class FastGenerator(_WaveNetGenerator):
+  """Cached generation for one `WaveNet` (see the module doc).
 
   Args:
     model: a built `wavenet.model.WaveNet`.
-    block_size: samples per compiled call (and per `on_block` call); for an
-      autoencoder a multiple of `hop_length`. Default: about 4096 samples.
+    config: its config (the quantization of its codes).
   """
 
-  def __init__(self, model, block_size=None):
-    self.model = model
+  def __init__(self, model: Any, config: dict | None = None):
+    super().__init__(model, config)
     dec = model.decoder
     self.filter_length = model.filter_length
     self.dilations = [b.dilation for b in dec.blocks]
     self.width = dec.blocks[0].width
-    self.q_levels = model.q_levels
-    hop = model.hop_length
-    if block_size is None:
-      block_size = (max(1, DEFAULT_BLOCK_SAMPLES // hop) * hop
-                    if model.conditioned else DEFAULT_BLOCK_SAMPLES)
-    block_size = int(block_size)
-    if block_size < 1 or (model.conditioned and block_size % hop):
-      raise ValueError(f"block_size must be a positive multiple of "
-                       f"hop_length={hop}, got {block_size}")
-    self.block_size = block_size
-    # Samples per embedding frame (the whole block if unconditioned).
-    self.frame_length = hop if model.conditioned else block_size
-    self.frames_per_block = block_size // self.frame_length
     # With a period input, the last `history` outputs (> the longest pitch
     # period the embeddings can name, the lowest bin's) in a ring buffer.
-    self.period_input = bool(getattr(model, "pitch_period_input", False))
+    self.period_input = bool(model.pitch_period_input)
     self.history = 0
     if self.period_input:
       longest = float(model.sample_rate) / pitch.midi_to_hz(
           model.pitch_min_midi)
       self.history = 1 << (int(longest) + 2).bit_length()
-    self._queues = {}  # batch_size -> queues, kept for the next call
-    self._block_fns = {}  # (batch_size, return_logits) -> tf.function
+    self._weights = decoder_weights(model)
+    self._block_fns: dict[int, Any] = {}  # batch size -> tf.function
 
-  def queues(self, batch_size):
-    """Zeroed queues for the start conv and every layer (see `new_queue`).
+  def refresh(self) -> None:
+    """Re-reads the model's weights (the compiled blocks are kept)."""
+    self._weights = decoder_weights(self.model)
 
-    Made once per batch size and kept for later calls (~200 MB at NSynth
-    size and batch 16), which zero them again.
-    """
+  def zero_queues(self, batch_size: int) -> list[tf.Tensor]:
+    """The queues of the start conv and every layer (none if
+    `filter_length` is 1), then the pitch-period history `[history,
+    batch]` if the model reads one: all zeros, the state before sample 0."""
     k = self.filter_length
-    if batch_size not in self._queues:
-      inputs = 2 if self.period_input else 1
-      queues = ([None] * (1 + len(self.dilations)) if k == 1 else
-                [new_queue(k, 1, batch_size, inputs)] +
-                [new_queue(k, d, batch_size, self.width)
-                 for d in self.dilations])
-      if self.period_input:  # past outputs: slot `t mod history`
-        queues.append(tf.Variable(tf.zeros([self.history, batch_size]),
-                                  trainable=False))
-      self._queues[batch_size] = queues
-    queues = self._queues[batch_size]
-    for queue in queues:
-      if queue is not None:
-        queue.assign(tf.zeros_like(queue))
+    queues = []
+    if k > 1:
+      queues = ([new_queue(k, 1, batch_size, 2 if self.period_input else 1)]
+                + [new_queue(k, d, batch_size, self.width)
+                   for d in self.dilations])
+    if self.period_input:  # past outputs: slot `t mod history`
+      queues.append(tf.zeros([self.history, batch_size]))
     return queues
 
-  def _period_ago(self, history, x, t, cond):
+  def start(self, request: generator_lib.Request) -> generator_lib.State:
+    """Zero queues; the decoder's first input is 0 (`layers.shift_right`)."""
+    self._check_start(request)
+    return _state(request, dict(x=tf.zeros([request.num_seqs]),
+                                queues=self.zero_queues(request.num_seqs)))
+
+  def next_block(self, state: generator_lib.State, num_samples: int,
+                 embeddings: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, generator_lib.State]:
+    """See `common.generator.Generator.next_block`."""
+    frames = self._check_block(state, num_samples, embeddings)
+    batch = state.num_seqs
+    if frames is None:
+      frames = np.zeros([0, batch, 0], np.float32)
+    else:
+      frames = np.transpose(frames, [1, 0, 2])  # [frames, batch, width]
+    temperatures, seeds = _sampling_args(state)
+    codes, x, queues = self._block_fn(batch)(
+        self._weights, state.tensors["x"], state.tensors["queues"], frames,
+        tf.constant(state.position, tf.int32),
+        tf.constant(num_samples, tf.int32), temperatures, seeds)
+    return codes.numpy(), state.replace(
+        position=state.position + num_samples,
+        tensors=dict(x=x, queues=list(queues)))
+
+  # -- one block -----------------------------------------------------------
+
+  def _period_ago(self, history: tf.Variable, x: tf.Tensor, t: tf.Tensor,
+                  cond: tf.Tensor) -> tf.Tensor:
     """Stores sample `t - 1` (`x`, `[batch]`) in the history; returns the
     output one pitch period before `t` (`wavenet.pitch.one_period_ago`)."""
     size = self.history
@@ -257,36 +341,41 @@ class FastGenerator:
     period = self.model.periods(cond[:, None])[:, 0]
     columns = tf.range(tf.shape(x)[0])
 
-    def at(index):
+    def at(index: tf.Tensor) -> tf.Tensor:
       value = tf.gather_nd(history, tf.stack([index % size, columns], -1))
       return tf.where(index >= 0, value, 0.0)
 
     return pitch.period_back(at, tf.cast(t, tf.float32), period)
 
-  # -- one block -----------------------------------------------------------
-
-  def _sample_step(self, w, queues, x, cond, t, temperature, seed):
+  def _sample_step(self, w: dict, queues: list, x: tf.Tensor,
+                   cond: tf.Tensor | None, t: tf.Tensor,
+                   temperatures: tf.Tensor, seeds: tf.Tensor) -> tf.Tensor:
     """Makes sample `t` of every sequence.
 
     Args:
+      w: `decoder_weights`.
+      queues: the block's variables (`zero_queues` order).
       x: the decoder's (shifted) input at `t`: the unit-scaled code of
         sample `t - 1`, `[batch]`.
-      cond: the embedding of sample `t`'s frame `[batch, bottleneck]`, or
-        None.
+      cond: the embedding of sample `t`'s frame `[batch, width]`, or None.
+      t: int32 scalar.
+      temperatures: float32 `[batch]`; seeds: uint32 `[batch]`.
 
     Returns:
-      codes int32 `[batch]` and logits `[batch, q_levels]`.
+      codes int32 `[batch]`.
     """
+    conv_queues = (queues[:1 + len(self.dilations)] if self.filter_length > 1
+                   else [None] * (1 + len(self.dilations)))
     start_input = x[:, None]
     if self.period_input:
       start_input = tf.stack(
           [x, self._period_ago(queues[-1], x, t, cond)], axis=-1)
-    h = _conv_step(queues[0], t, 1, start_input, w["start_kernel"],
+    h = _conv_step(conv_queues[0], t, 1, start_input, w["start_kernel"],
                    w["start_bias"])
     skip_inputs = [h]
     for i, dilation in enumerate(self.dilations):
-      pre = _conv_step(queues[i + 1], t, dilation, h, w["layer_kernels"][i],
-                       w["layer_biases"][i], cond)
+      pre = _conv_step(conv_queues[i + 1], t, dilation, h,
+                       w["layer_kernels"][i], w["layer_biases"][i], cond)
       sigmoid_half, tanh_half = tf.split(pre, 2, axis=-1)
       z = tf.sigmoid(sigmoid_half) * tf.tanh(tanh_half)  # layers.gate
       skip_inputs.append(z)
@@ -304,235 +393,148 @@ class FastGenerator:
                                     w["out1_bias"]))
     logits = tf.nn.bias_add(tf.matmul(out, w["logits_kernel"]),
                             w["logits_bias"])
-    codes = sampling.sample_logits(logits, temperature, seed, t)
-    return codes, logits
+    return sampling.sample_logits(logits, temperatures, seeds, t)
 
-  def _block(self, w, queues, x, embeddings, start, num_steps, temperature,
-             seed, return_logits):
-    """Runs `num_steps <= block_size` samples from absolute sample `start`.
+  def _block(self, w: dict, queues: list, x: tf.Tensor,
+             embeddings: tf.Tensor, start: tf.Tensor, num_steps: tf.Tensor,
+             temperatures: tf.Tensor, seeds: tf.Tensor
+             ) -> tuple[tf.Tensor, tf.Tensor]:
+    """Runs `num_steps` samples from absolute sample `start`.
 
     Args:
-      embeddings: this block's frames `[frames_per_block, batch,
-        bottleneck]`, or None.
+      queues: the block's variables, holding the state at `start`.
+      embeddings: this block's frames `[frames, batch, width]` (`[0, batch,
+        0]` if unconditioned).
 
-    Returns codes `[block_size, batch]` (rows past `num_steps` are zeros),
-    logits `[block_size, batch, q_levels]` (or None) and the next input `x`.
+    Returns codes int32 `[batch, num_steps]` and the next input `x`.
     """
-    codes_out = tf.TensorArray(tf.int32, size=self.block_size,
-                               element_shape=[None])
-    logits_out = tf.TensorArray(tf.float32, size=self.block_size,
-                                element_shape=[None, self.q_levels])
+    codes_out = tf.TensorArray(tf.int32, size=num_steps,
+                               element_shape=x.shape)
 
-    def body(i, x, codes_out, logits_out):
+    def body(i: tf.Tensor, x: tf.Tensor, codes_out: tf.TensorArray
+             ) -> tuple:
       cond = None
-      if embeddings is not None:
-        cond = tf.gather(embeddings, i // self.frame_length)
-      codes, logits = self._sample_step(w, queues, x, cond, start + i,
-                                        temperature, seed)
-      codes_out = codes_out.write(i, codes)
-      if return_logits:
-        logits_out = logits_out.write(i, logits)
+      if self.conditioned:
+        cond = tf.gather(embeddings, i // self.block_multiple)
+      codes = self._sample_step(w, queues, x, cond, start + i, temperatures,
+                                seeds)
       x = quantization.codes_to_unit(codes, self.q_levels)
-      return i + 1, x, codes_out, logits_out
+      return i + 1, x, codes_out.write(i, codes)
 
     # One iteration at a time: the queues are updated in place.
-    _, x, codes_out, logits_out = tf.while_loop(
-        lambda i, *_: i < num_steps, body,
-        (tf.constant(0), x, codes_out, logits_out), parallel_iterations=1)
-    logits = logits_out.stack() if return_logits else None
-    return codes_out.stack(), logits, x
+    _, x, codes_out = tf.while_loop(
+        lambda i, *_: i < num_steps, body, (tf.constant(0), x, codes_out),
+        parallel_iterations=1)
+    return tf.transpose(codes_out.stack()), x
 
-  def _block_fn(self, queues, batch_size, return_logits):
-    """The compiled block for a batch size; it updates `queues` in place."""
-    key = (batch_size, return_logits)
-    if key not in self._block_fns:
-      def run(w, x, embeddings, start, num_steps, temperature, seed):
-        return self._block(w, queues, x, embeddings, start, num_steps,
-                           temperature, seed, return_logits)
-      self._block_fns[key] = tf.function(run)
-    return self._block_fns[key]
+  def _block_fn(self, batch_size: int) -> Any:
+    """The compiled block for a batch size: copies the state's queues into
+    its variables, runs `_block`, reads them out (a new state)."""
+    if batch_size not in self._block_fns:
+      variables = [tf.Variable(q, trainable=False)
+                   for q in self.zero_queues(batch_size)]
+      width = self.embedding_width if self.conditioned else 0
+      signature = [
+          tf.nest.map_structure(tf.TensorSpec.from_tensor, self._weights),
+          tf.TensorSpec([batch_size], tf.float32),
+          [tf.TensorSpec.from_tensor(v.value()) for v in variables],
+          tf.TensorSpec([None, batch_size, width], tf.float32),
+          tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32),
+          tf.TensorSpec([batch_size], tf.float32),
+          tf.TensorSpec([batch_size], tf.uint32)]
 
-  # -- public --------------------------------------------------------------
+      def run(w: dict, x: tf.Tensor, queues: list, embeddings: tf.Tensor,
+              start: tf.Tensor, num_steps: tf.Tensor,
+              temperatures: tf.Tensor, seeds: tf.Tensor) -> tuple:
+        for variable, value in zip(variables, queues):
+          variable.assign(value)
+        codes, x = self._block(w, variables, x, embeddings, start, num_steps,
+                               temperatures, seeds)
+        return codes, x, [v.read_value() for v in variables]
 
-  def generate(self, num_samples, batch_size=None, embeddings=None, seed=0,
-               temperature=1.0, on_block=None, return_logits=False):
-    """Generates `num_samples` codes per sequence; see `generate`."""
-    model = self.model
-    embeddings = _check_embeddings(model, num_samples, embeddings)
-    batch_size = _batch_size(batch_size, embeddings)
-    temperature = _temperatures(temperature, batch_size)
-    seed = tf.cast(seed, tf.int32)
-    if embeddings is not None:  # zeros past the end: equal-shaped slices
-      embeddings = tf.pad(embeddings,
-                          [[0, 0], [0, self.frames_per_block], [0, 0]])
-    w = decoder_weights(model)
-    queues = self.queues(batch_size)
-    x = tf.zeros([batch_size])  # layers.shift_right's zero at sample 0
-    run = self._block_fn(queues, batch_size, bool(return_logits))
-    codes, logits = [], []
-    for start in range(0, num_samples, self.block_size):
-      steps = min(self.block_size, num_samples - start)
-      frames = None
-      if embeddings is not None:
-        first = start // self.frame_length
-        frames = tf.transpose(
-            embeddings[:, first:first + self.frames_per_block], [1, 0, 2])
-      block_codes, block_logits, x = run(
-          w, x, frames, tf.constant(start, tf.int32),
-          tf.constant(steps, tf.int32), temperature, seed)
-      block_codes = np.transpose(block_codes.numpy()[:steps])
-      if return_logits:
-        logits.append(np.transpose(block_logits.numpy()[:steps], [1, 0, 2]))
-      if on_block is not None:
-        on_block(start, block_codes)
-      else:
-        codes.append(block_codes)
-    if on_block is not None:
-      return None
-    codes = np.concatenate(codes, axis=1)
-    if return_logits:
-      return codes, np.concatenate(logits, axis=1)
-    return codes
+      self._block_fns[batch_size] = tf.function(run,
+                                                input_signature=signature)
+    return self._block_fns[batch_size]
 
 
-def _check_embeddings(model, num_samples, embeddings):
-  """Validates embeddings; returns them as a float32 tensor (or None)."""
-  if not model.conditioned:
-    if embeddings is not None:
-      raise ValueError("an unconditional WaveNet takes no embeddings")
-    return None
-  if embeddings is None:
-    raise ValueError("this autoencoder needs embeddings [batch, frames, "
-                     f"{model.embedding_width}] to generate")
-  embeddings = tf.convert_to_tensor(embeddings, tf.float32)
-  if embeddings.shape.rank != 3 or embeddings.shape[-1] != (
-      model.embedding_width):
-    raise ValueError(f"embeddings must be [batch, frames, "
-                     f"{model.embedding_width}], got {embeddings.shape}")
-  need = layers.num_frames(num_samples, model.hop_length)
-  if embeddings.shape[1] < need:
-    raise ValueError(f"{num_samples} samples need {need} frames of "
-                     f"embeddings (hop {model.hop_length}), got "
-                     f"{embeddings.shape[1]}")
-  return embeddings
+_GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _batch_size(batch_size, embeddings):
-  if embeddings is not None:
-    if batch_size is not None and batch_size != embeddings.shape[0]:
-      raise ValueError(f"batch_size {batch_size} != embeddings batch "
-                       f"{embeddings.shape[0]}")
-    return int(embeddings.shape[0])
-  if batch_size is None:
-    raise ValueError("batch_size is needed without embeddings")
-  return int(batch_size)
+def generator(model: Any, config: dict | None = None) -> FastGenerator:
+  """The model's `FastGenerator`, made once per model so its compiled
+  blocks are reused; a second call re-reads the weights (`refresh`)."""
+  if model in _GENERATORS:
+    gen = _GENERATORS[model]
+    gen.refresh()
+    return gen
+  gen = _GENERATORS[model] = FastGenerator(model, config)
+  return gen
 
 
-def _temperatures(temperature, batch_size):
-  """A float scalar or one per sequence -> float32 `[batch]`."""
-  t = np.asarray(temperature, np.float32)
-  if t.ndim == 0:
-    t = np.full([batch_size], t, np.float32)
-  if t.shape != (batch_size,):
-    raise ValueError(f"temperature must be a scalar or [{batch_size}], got "
-                     f"shape {t.shape}")
-  return tf.constant(t)
+class NaiveGenerator(_WaveNetGenerator):
+  """The slow baseline: recomputes the decoder over the whole prefix per
+  sample.
 
-
-_GENERATORS = weakref.WeakKeyDictionary()  # model -> {block_size: generator}
-
-
-def _cached_generator(model, block_size):
-  """One `FastGenerator` per model and block size, so traces are reused."""
-  generators = _GENERATORS.setdefault(model, {})
-  if block_size not in generators:
-    generators[block_size] = FastGenerator(model, block_size)
-  return generators[block_size]
-
-
-def generate(model, num_samples, batch_size=None, embeddings=None, seed=0,
-             temperature=1.0, on_block=None, block_size=None,
-             return_logits=False):
-  """Generates codes sample by sample with cached (queued) layer inputs.
-
-  Args:
-    model: a `wavenet.model.WaveNet` (autoencoder or unconditional).
-    num_samples: samples to generate per sequence.
-    batch_size: sequences; taken from `embeddings` when given.
-    embeddings: float `[batch, frames, bottleneck]` at `sample_rate /
-      hop_length` Hz with `frames >= ceil(num_samples / hop_length)`
-      (autoencoder only; sample `t` is conditioned on frame `t // hop`).
-    seed: int; sample `t` of sequence `b` uses the noise of `(seed, t, b)`.
-    temperature: float or `[batch]` floats (0 = argmax).
-    on_block: optional `fn(start, codes)` called after each block with the
-      first sample index and int32 codes `[batch, block_samples]`; when
-      given, nothing is accumulated and `None` is returned.
-    block_size: samples per compiled call (multiple of `hop_length`).
-    return_logits: also return the logits `[batch, num_samples, q_levels]`
-      (for tests; memory grows with the length).
-
-  Returns:
-    int32 codes `[batch, num_samples]` (and logits if asked), or None with
-    `on_block`.
-  """
-  generator = _cached_generator(model, block_size)
-  return generator.generate(num_samples, batch_size, embeddings, seed,
-                            temperature, on_block, return_logits)
-
-
-class NaiveGenerator:
-  """The slow baseline: recomputes the decoder over the whole prefix per sample.
-
-  Same arguments, sampling and seeds as `FastGenerator`, so the codes agree
-  (up to float rounding in the logits). Sample `t` costs a decoder pass over
-  `t + 1` samples, so the total grows with the square of the length: for
-  tests and the benchmark only.
+  The same sampling as `FastGenerator` (per-sequence seeds), so the codes
+  agree. Sample `t` costs a decoder pass over `t + 1` samples, so the total
+  grows with the square of the length: for tests and the benchmark only.
+  Its state is the codes and embeddings so far.
   """
 
-  def __init__(self, model):
-    self.model = model
+  def __init__(self, model: Any, config: dict | None = None):
+    super().__init__(model, config)
+    self.block_multiple = 1  # any block: each sample is computed alone
     self._last_logits = tf.function(self._last_logits_eager, input_signature=[
         tf.TensorSpec([None, None], tf.int32),
         tf.TensorSpec([None, None, None], tf.float32)])
 
-  def _last_logits_eager(self, codes, embeddings):
+  def _last_logits_eager(self, codes: tf.Tensor,
+                         embeddings: tf.Tensor) -> tf.Tensor:
     """Logits `[batch, q_levels]` for the last sample of `codes`."""
     model = self.model
     return model.decode_logits(
         codes, embeddings if model.conditioned else None)[:, -1]
 
-  def generate(self, num_samples, batch_size=None, embeddings=None, seed=0,
-               temperature=1.0, return_logits=False):
-    """See `naive_generate`."""
-    embeddings = _check_embeddings(self.model, num_samples, embeddings)
-    batch_size = _batch_size(batch_size, embeddings)
-    temperature = _temperatures(temperature, batch_size)
-    if embeddings is None:
-      embeddings = tf.zeros([batch_size, 1, 1])  # not used
-    codes = np.zeros([batch_size, num_samples], np.int32)
-    logits = []
-    for t in range(num_samples):
+  def start(self, request: generator_lib.Request) -> generator_lib.State:
+    self._check_start(request)
+    batch = request.num_seqs
+    return _state(request, dict(
+        codes=np.zeros([batch, 0], np.int32),
+        embeddings=np.zeros([batch, 0, self.embedding_width or 1],
+                            np.float32)))
+
+  def next_block(self, state: generator_lib.State, num_samples: int,
+                 embeddings: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, generator_lib.State]:
+    frames = self._check_block(state, num_samples, embeddings)
+    batch, first = state.num_seqs, state.position
+    past = state.tensors["embeddings"]
+    if frames is None:  # not read: one frame of zeros
+      frames = np.zeros([batch, 1, 1], np.float32)
+      past = past[:, :0]
+    else:  # the block's first frame may continue the last block's
+      past = past[:, :first // (self.samples_per_frame or 1)]
+    frames = np.concatenate([past, frames], axis=1)
+    codes = np.concatenate(
+        [state.tensors["codes"], np.zeros([batch, num_samples], np.int32)],
+        axis=1)
+    temperatures, seeds = _sampling_args(state)
+    for t in range(first, first + num_samples):
       # codes[:, t] is a placeholder here; causality means it is not seen.
-      step_logits = self._last_logits(tf.constant(codes[:, :t + 1]),
-                                      embeddings)
-      codes[:, t] = sampling.sample_logits(step_logits, temperature, seed,
+      logits = self._last_logits(tf.constant(codes[:, :t + 1]), frames)
+      codes[:, t] = sampling.sample_logits(logits, temperatures, seeds,
                                            t).numpy()
-      if return_logits:
-        logits.append(step_logits.numpy())
-    if return_logits:
-      return codes, np.stack(logits, axis=1)
-    return codes
+    return codes[:, first:], state.replace(
+        position=first + num_samples,
+        tensors=dict(codes=codes, embeddings=frames))
 
 
-def naive_generate(model, num_samples, batch_size=None, embeddings=None,
-                   seed=0, temperature=1.0, return_logits=False):
-  """Generation by full recomputation of the prefix at every sample.
-
-  Arguments and results as `generate` (without streaming); the codes equal
-  `generate`'s for the same seed. Slow (quadratic in `num_samples`).
-  """
-  return NaiveGenerator(model).generate(num_samples, batch_size, embeddings,
-                                        seed, temperature, return_logits)
+def naive_generate(model: Any, request: generator_lib.Request,
+                   num_samples: int) -> np.ndarray:
+  """Codes int32 `[num_seqs, num_samples]` by full recomputation of the
+  prefix at every sample: the same codes as `FastGenerator` for the same
+  request. Slow (quadratic in `num_samples`)."""
+  return generator_lib.generate(NaiveGenerator(model), request, num_samples)
 
 
 # ---------------------------------------------------------------------------
@@ -540,57 +542,16 @@ def naive_generate(model, num_samples, batch_size=None, embeddings=None,
 # ---------------------------------------------------------------------------
 
 
-def _load_config(config):
+def _load_config(config: str | dict) -> dict:
   if isinstance(config, str):
     return config_lib.load("wavenet", config)
   return dict(config)
 
 
-def step_matmuls(config):
-  """`(rows, cols)` of each matrix one cached decoder step multiplies by.
-
-  The start conv (`filter_length` taps of 1 input, 2 with the pitch period
-  input -> `width`), per layer the
-  dilated conv with its conditioning rows (`filter_length * width +
-  bottleneck -> 2 * width`) and the residual 1x1 (`width -> width`, none in
-  the last layer), all skip 1x1s as one product (`(layers + 1) * width ->
-  skip_width`), and the output stack (`skip_width (+ bottleneck) ->
-  skip_width -> q_levels`).
-  """
-  k, w, s = config["filter_length"], config["width"], config["skip_width"]
-  n, q = config["num_layers"], config["q_levels"]
-  e = (encode_lib.embedding_width(config)
-       if config["conditioning"] == "encoder" else 0)
-  inputs = 2 if config["pitch_period_input"] else 1
-  shapes = [(k * inputs, w)]
-  for i in range(n):
-    shapes.append((k * w + e, 2 * w))
-    if i < n - 1:
-      shapes.append((w, w))
-  return shapes + [((n + 1) * w, s), (s + e, s), (s, q)]
-
-
-def flops_per_sample(config):
-  """Matmul FLOPs (2 per multiply-add) of one cached step, per sequence.
-
-  Elementwise work (gates, biases, sampling) is left out; see
-  `step_matmuls`. NSynth preset: ~119 MFLOP.
-  """
-  return 2 * sum(rows * cols for rows, cols in step_matmuls(config))
-
-
-def matmul_rate(config, batch_size, repeats=3, steps=20):
-  """Float32 GFLOP/s of this machine on the cached step's matrix products:
-  the `step_matmuls(config)` shapes chained as in `steps` cached steps
-  (`common.timing.matmul_gflops`; plain TF, as generation, see the module
-  doc). This is the arithmetic limit generation is compared with."""
-  return timing.matmul_gflops(step_matmuls(config), batch_size, steps,
-                              repeats)
-
-
-def benchmark(config, batch_size=16, num_samples=None, naive=False,
-              repeats=3, block_size=None, seed=0,
-              measure_matmul=False):
+def benchmark(config: str | dict, batch_size: int = 16,
+              num_samples: int | None = None, naive: bool = False,
+              repeats: int = 3, block_samples: int | None = None,
+              seed: int = 0, measure_limit: bool = False) -> dict:
   """Times generation with a randomly initialised model.
 
   Args:
@@ -598,39 +559,40 @@ def benchmark(config, batch_size=16, num_samples=None, naive=False,
     batch_size: sequences generated together.
     num_samples: samples per sequence per run (default 1024 cached, 16
       naive: a naive NSynth-size sample takes seconds at batch 16).
-    naive: time `naive_generate` (full recomputation) instead.
+    naive: time `NaiveGenerator` (full recomputation) instead.
     repeats: timed runs; the median is reported (a short untimed warm-up run
       traces first).
-    measure_matmul: also measure `matmul_rate` (mean of one measurement
-      before and one after the timed runs, as other load drifts) and the
-      arithmetic limit `matmul_rate / flops_per_sample`.
+    block_samples: samples per block (default: the generator's).
+    measure_limit: also measure the arithmetic limit
+      (`common.timing.arithmetic_limit` on `flops.step_matmuls`).
 
   Returns:
     dict: samples_per_second (aggregate over the batch), seconds (median),
     run_seconds, warmup_seconds, flops_per_sample, gflops_per_second, and
-    the settings; with `measure_matmul` also matmul_gflops_per_second,
+    the settings; with `measure_limit` also matmul_gflops_per_second,
     limit_samples_per_second and fraction_of_limit.
   """
   config = _load_config(config)
-  if config.get("q_levels") is None:
-    config["q_levels"] = 256
+  config["q_levels"] = config.get("q_levels") or 256
+  config["sample_rate"] = config.get("sample_rate") or 16000
   model = model_api.build(model_lib.build_model(config))
   if num_samples is None:
     num_samples = 16 if naive else 1024
+  gen = NaiveGenerator(model, config) if naive else FastGenerator(model,
+                                                                  config)
+  block_samples = block_samples or gen.block_samples
   embeddings = None
-  if model.conditioned:
-    frames = layers.num_frames(num_samples, model.hop_length)
+  if gen.conditioned:
     embeddings = tf.random.stateless_normal(
-        [batch_size, frames, model.embedding_width], [seed, 1])
+        [batch_size, frames_lib.num_frames(num_samples, gen.block_multiple),
+         gen.embedding_width], [seed, 1]).numpy()
+  request = generator_lib.Request.make(batch_size, seed, 1.0,
+                                       embeddings=embeddings)
 
-  if naive:
-    generator = NaiveGenerator(model)
-    run = lambda n: generator.generate(n, batch_size, embeddings, seed=seed)
-  else:
-    generator = FastGenerator(model, block_size)
-    run = lambda n: generator.generate(n, batch_size, embeddings, seed=seed)
+  def run(n: int) -> None:
+    for _ in generator_lib.stream(gen, request, n, block_samples):
+      pass
 
-  gflops_before = matmul_rate(config, batch_size) if measure_matmul else None
   begin = time.perf_counter()
   run(min(num_samples, 2 if naive else 64))  # traces; the length is free
   warmup = time.perf_counter() - begin
@@ -639,27 +601,24 @@ def benchmark(config, batch_size=16, num_samples=None, naive=False,
     begin = time.perf_counter()
     run(num_samples)
     times.append(time.perf_counter() - begin)
-  seconds = statistics.median(times)
+  seconds = float(np.median(times))
   rate = batch_size * num_samples / seconds
-  flops = flops_per_sample(config)
+  flops_per_sample = flops.flops_per_sample(config)
   result = {
       "samples_per_second": rate,
       "seconds": seconds,
       "run_seconds": times,
       "warmup_seconds": warmup,
-      "flops_per_sample": flops,
-      "gflops_per_second": rate * flops / 1e9,
+      "flops_per_sample": flops_per_sample,
+      "gflops_per_second": rate * flops_per_sample / 1e9,
       "batch_size": batch_size,
       "num_samples": num_samples,
       "naive": naive,
-      "block_size": None if naive else generator.block_size,
+      "block_samples": block_samples,
   }
-  if measure_matmul:
-    gflops_after = matmul_rate(config, batch_size)
-    gflops = (gflops_before + gflops_after) / 2
-    limit = gflops * 1e9 / flops
-    result.update(matmul_gflops_per_second=gflops,
-                  matmul_gflops_before_after=[gflops_before, gflops_after],
-                  limit_samples_per_second=limit,
-                  fraction_of_limit=rate / limit)
+  if measure_limit:
+    limit = timing.arithmetic_limit(flops.step_matmuls(config),
+                                    flops_per_sample, batch_size)
+    result.update(limit, fraction_of_limit=(
+        rate / limit["limit_samples_per_second"]))
   return result

@@ -12,17 +12,21 @@ neighbour upsampling, as NSynth does). Projecting before repeating is
 identical to repeating before projecting, and `hop_length` times cheaper.
 """
 
+from __future__ import annotations
+
+from typing import Any
+
 import keras
 import tensorflow as tf
 
 
-def kernel_initializer():
+def kernel_initializer() -> keras.initializers.Initializer:
   """NSynth's `uniform_unit_scaling_initializer(1.0)`: U(+-sqrt(3 / fan_in))."""
   return keras.initializers.VarianceScaling(
       scale=1.0, mode="fan_in", distribution="uniform")
 
 
-def shift_right(x):
+def shift_right(x: tf.Tensor) -> tf.Tensor:
   """Delays a sequence by one sample: `y[:, t] = x[:, t - 1]`, `y[:, 0] = 0`.
 
   Args:
@@ -34,16 +38,7 @@ def shift_right(x):
   return tf.pad(x, [[0, 0], [1, 0], [0, 0]])[:, :-1]
 
 
-def num_frames(num_samples, hop_length):
-  """Frames an encoder makes from `num_samples` samples: ceil(samples / hop).
-
-  Frame `f` summarises samples `[f * hop, (f + 1) * hop)`; the last frame may
-  be partial (it averages only the samples there are).
-  """
-  return -(-num_samples // hop_length)
-
-
-def frame_average(x, hop_length):
+def frame_average(x: tf.Tensor, hop_length: int) -> tf.Tensor:
   """Averages consecutive, non-overlapping frames of `hop_length` samples.
 
   Frame `f` is the mean of samples `[f * hop, (f + 1) * hop)`. If `time` is
@@ -68,7 +63,8 @@ def frame_average(x, hop_length):
   return sums / tf.cast(counts, x.dtype)[None, :, None]
 
 
-def upsample_frames(frames, hop_length, num_samples):
+def upsample_frames(frames: tf.Tensor, hop_length: int,
+                    num_samples: int | tf.Tensor) -> tf.Tensor:
   """Repeats each frame `hop_length` times and keeps `num_samples` samples.
 
   Sample `t` gets frame `t // hop_length` (nearest neighbour, as NSynth).
@@ -98,31 +94,34 @@ class Conv1D(keras.layers.Layer):
   `[filters]`.
   """
 
-  def __init__(self, filters, filter_length=1, dilation=1, causal=True,
-               **kwargs):
+  def __init__(self, filters: int, filter_length: int = 1, dilation: int = 1,
+               causal: bool = True, **kwargs: Any) -> None:
     super().__init__(**kwargs)
     self.filters = int(filters)
     self.filter_length = int(filter_length)
     self.dilation = int(dilation)
     self.causal = bool(causal)
 
-  def build(self, input_shape):
+  def build(self, input_shape: tuple[int | None, ...]) -> None:
+    in_channels = input_shape[-1]
+    if in_channels is None:
+      raise ValueError(f"{self.name}: the input's channels must be known")
     self.kernel = self.add_weight(
         name="kernel",
-        shape=(self.filter_length, int(input_shape[-1]), self.filters),
+        shape=(self.filter_length, int(in_channels), self.filters),
         initializer=kernel_initializer())
     self.bias = self.add_weight(name="bias", shape=(self.filters,),
                                 initializer="zeros")
 
   @property
-  def padding(self):
+  def padding(self) -> tuple[int, int]:
     """(before, after) zero padding in samples."""
     total = (self.filter_length - 1) * self.dilation
     if self.causal:
       return total, 0
     return total // 2, total - total // 2
 
-  def call(self, x):
+  def call(self, x: tf.Tensor) -> tf.Tensor:
     kernel = tf.convert_to_tensor(self.kernel)
     if self.filter_length == 1:
       return tf.einsum("btc,cf->btf", x, kernel[0]) + self.bias
@@ -140,18 +139,19 @@ class EncoderBlock(keras.layers.Layer):
   Input and output `[batch, time, width]`.
   """
 
-  def __init__(self, width, filter_length, dilation, **kwargs):
+  def __init__(self, width: int, filter_length: int, dilation: int,
+               **kwargs: Any) -> None:
     super().__init__(**kwargs)
     self.dilated_conv = Conv1D(width, filter_length, dilation, causal=False,
                                name="dilated_conv")
     self.res = Conv1D(width, 1, name="res")
 
-  def call(self, x):
+  def call(self, x: tf.Tensor) -> tf.Tensor:
     h = self.res(tf.nn.relu(self.dilated_conv(tf.nn.relu(x))))
     return x + h
 
 
-def gate(pre_activation):
+def gate(pre_activation: tf.Tensor) -> tf.Tensor:
   """NSynth's gated unit: `sigmoid(first half) * tanh(second half)`.
 
   `[..., 2 * width]` -> `[..., width]`.
@@ -176,8 +176,9 @@ class GatedResidualBlock(keras.layers.Layer):
   Outputs: residual `[batch, time, width]` and skip `[batch, time, skip_width]`.
   """
 
-  def __init__(self, width, skip_width, filter_length, dilation,
-               conditioned, hop_length=None, residual=True, **kwargs):
+  def __init__(self, width: int, skip_width: int, filter_length: int,
+               dilation: int, conditioned: bool, hop_length: int | None = None,
+               residual: bool = True, **kwargs: Any) -> None:
     super().__init__(**kwargs)
     self.width = int(width)
     self.hop_length = hop_length
@@ -190,12 +191,15 @@ class GatedResidualBlock(keras.layers.Layer):
     self.skip = Conv1D(skip_width, 1, name="skip")
 
   @property
-  def dilation(self):
+  def dilation(self) -> int:
     return self.dilated_conv.dilation
 
-  def call(self, x, embeddings=None):
+  def call(self, x: tf.Tensor, embeddings: tf.Tensor | None = None
+           ) -> tuple[tf.Tensor, tf.Tensor]:
     d = self.dilated_conv(x)
     if self.conditioned:
+      # `cond_proj` exists when conditioned; conditioning needs `hop_length`.
+      assert self.cond_proj is not None and self.hop_length is not None
       d += upsample_frames(self.cond_proj(embeddings), self.hop_length,
                            tf.shape(x)[1])
     z = gate(d)

@@ -53,22 +53,28 @@ Presets (wavenet/configs/):
 - Unconditional presets keep the encoder keys; they are ignored.
 """
 
+from __future__ import annotations
+
+from typing import Any, Sequence
+
 import keras
 import tensorflow as tf
 
 from common import quantization
 from common import config as config_lib
+from wavenet import frames as frames_lib
 from wavenet import layers
 from wavenet import pitch
 
 
 
-def dilations(num_layers, num_stages):
+def dilations(num_layers: int, num_stages: int) -> list[int]:
   """Dilation of each layer: `2 ** (i % num_stages)` (stages of doubling)."""
   return [2 ** (i % num_stages) for i in range(num_layers)]
 
 
-def _name_each(layer, sublayers, prefix):
+def _name_each(layer: keras.layers.Layer,
+               sublayers: Sequence[keras.layers.Layer], prefix: str) -> None:
   """Also holds each of a list of sublayers as a named attribute.
 
   Keras 3 tracks layers in lists for `.variables`, but tf.train.Checkpoint
@@ -85,8 +91,9 @@ class Encoder(keras.layers.Layer):
   hop_length), bottleneck_width]` at `sample_rate / hop_length` Hz.
   """
 
-  def __init__(self, num_layers, num_stages, filter_length, width,
-               bottleneck_width, hop_length, **kwargs):
+  def __init__(self, num_layers: int, num_stages: int, filter_length: int,
+               width: int, bottleneck_width: int, hop_length: int,
+               **kwargs: Any) -> None:
     super().__init__(**kwargs)
     self.hop_length = int(hop_length)
     self.start_conv = layers.Conv1D(width, filter_length, causal=False,
@@ -98,7 +105,7 @@ class Encoder(keras.layers.Layer):
     self.bottleneck = layers.Conv1D(bottleneck_width, 1, name="ae_bottleneck")
     _name_each(self, self.blocks, "ae_block")
 
-  def call(self, x):
+  def call(self, x: tf.Tensor) -> tf.Tensor:
     h = self.start_conv(x)
     for block in self.blocks:
       h = block(h)
@@ -114,8 +121,9 @@ class Decoder(keras.layers.Layer):
   Output: logits `[batch, samples, q_levels]`.
   """
 
-  def __init__(self, num_layers, num_stages, filter_length, width, skip_width,
-               q_levels, conditioned, hop_length=None, **kwargs):
+  def __init__(self, num_layers: int, num_stages: int, filter_length: int,
+               width: int, skip_width: int, q_levels: int, conditioned: bool,
+               hop_length: int | None = None, **kwargs: Any) -> None:
     super().__init__(**kwargs)
     self.conditioned = bool(conditioned)
     self.hop_length = hop_length
@@ -134,7 +142,8 @@ class Decoder(keras.layers.Layer):
     self.logits = layers.Conv1D(q_levels, 1, name="logits")
     _name_each(self, self.blocks, "block")
 
-  def call(self, x, embeddings=None, period_ago=None):
+  def call(self, x: tf.Tensor, embeddings: tf.Tensor | None = None,
+           period_ago: tf.Tensor | None = None) -> tf.Tensor:
     """`period_ago` (optional) `[batch, samples, 1]`: the input one pitch
     period before each target sample, a second input channel."""
     h = layers.shift_right(x)
@@ -147,6 +156,8 @@ class Decoder(keras.layers.Layer):
       skip += s
     out = self.out1(tf.nn.relu(skip))
     if self.conditioned:
+      # `cond_out` exists when conditioned; conditioning needs `hop_length`.
+      assert self.cond_out is not None and self.hop_length is not None
       out += layers.upsample_frames(self.cond_out(embeddings),
                                     self.hop_length, tf.shape(x)[1])
     return self.logits(tf.nn.relu(out))
@@ -161,7 +172,7 @@ class WaveNet(keras.Model):
 
   context_length = 0
 
-  def __init__(self, config, **kwargs):
+  def __init__(self, config: dict, **kwargs: Any) -> None:
     super().__init__(**kwargs)
     # `config` is validated by the schema (`wavenet/config_schema.py`).
     self.conditioned = config["conditioning"] == "encoder"
@@ -176,10 +187,10 @@ class WaveNet(keras.Model):
     if self.pitch_bins and not self.sample_rate:
       raise ValueError("pitch conditioning needs the config's sample_rate")
     self.embedding_width = ((self.bottleneck_width + self.pitch_bins)
-                            if self.conditioned else None)
+                            if self.bottleneck_width is not None else None)
     self.input_jitter = int(config["input_jitter"])
     self.pitch_period_input = bool(config["pitch_period_input"])
-    self.encoder = None
+    self.encoder: Encoder | None = None
     if self.conditioned:
       self.encoder = Encoder(
           config["ae_num_layers"], config["ae_num_stages"],
@@ -191,20 +202,20 @@ class WaveNet(keras.Model):
         self.conditioned, self.hop_length, name="decoder")
 
   @property
-  def receptive_field(self):
+  def receptive_field(self) -> int:
     """R, the past samples that can affect the logits at `t` (`t-R .. t-1`)."""
     taps = self.filter_length - 1
     return 1 + taps + sum(taps * b.dilation for b in self.decoder.blocks)
 
-  def initial_state(self, batch_size):
+  def initial_state(self, batch_size: int) -> tuple:
     del batch_size
     return ()
 
-  def _unit(self, codes):
+  def _unit(self, codes: tf.Tensor) -> tf.Tensor:
     """int32 `[batch, samples]` -> float32 `[batch, samples, 1]` in [-1, 1]."""
     return quantization.codes_to_unit(codes, self.q_levels)[..., None]
 
-  def encode(self, codes):
+  def encode(self, codes: tf.Tensor) -> tf.Tensor:
     """Codes `[batch, samples]` -> embeddings `[batch, frames, width]`.
 
     `frames = ceil(samples / hop_length)`, at `sample_rate / hop_length` Hz;
@@ -212,7 +223,8 @@ class WaveNet(keras.Model):
     `embedding_width`: the learned `bottleneck_width` values, then (with
     pitch conditioning) the frame's `pitch_bins` pitch two-hot.
     """
-    if not self.conditioned:
+    # Both are None exactly when the WaveNet is unconditioned.
+    if self.encoder is None or self.hop_length is None:
       raise ValueError("an unconditional WaveNet has no encoder")
     unit = self._unit(tf.convert_to_tensor(codes, tf.int32))
     learned = self.encoder(unit)
@@ -223,7 +235,8 @@ class WaveNet(keras.Model):
                                    self.pitch_min_midi)
     return tf.concat([learned, pitches], axis=-1)
 
-  def decode_logits(self, codes, embeddings=None):
+  def decode_logits(self, codes: tf.Tensor,
+                    embeddings: tf.Tensor | None = None) -> tf.Tensor:
     """Teacher-forced decoding: logits `[batch, samples, q_levels]`.
 
     `logits[:, t]` predicts `codes[:, t]` from `codes[:, :t]` and the
@@ -233,31 +246,35 @@ class WaveNet(keras.Model):
     if self.conditioned and embeddings is None:
       raise ValueError("this autoencoder needs embeddings to decode")
     codes = tf.convert_to_tensor(codes, tf.int32)
-    if not self.conditioned:
+    hop_length = self.hop_length  # None exactly when unconditioned
+    if hop_length is None:
       embeddings = None
     else:
       embeddings = tf.convert_to_tensor(embeddings, tf.float32)
       frames, samples = embeddings.shape[1], codes.shape[1]
       if (frames is not None and samples is not None and
-          frames * self.hop_length < samples):
-        need = layers.num_frames(samples, self.hop_length)
+          frames * hop_length < samples):
+        need = frames_lib.num_frames(samples, hop_length)
         raise ValueError(f"{samples} samples need {need} frames of "
                          f"embeddings, got {frames}")
     unit = self._unit(codes)
     period_ago = None
     if self.pitch_period_input:
+      # The schema allows `pitch_period_input` only with an encoder.
+      assert hop_length is not None and embeddings is not None
       period = layers.upsample_frames(self.periods(embeddings),
-                                      self.hop_length, tf.shape(codes)[1])
+                                      hop_length, tf.shape(codes)[1])
       period_ago = pitch.one_period_ago(unit[..., 0], period)[..., None]
     return self.decoder(unit, embeddings, period_ago)
 
-  def periods(self, embeddings):
+  def periods(self, embeddings: tf.Tensor) -> tf.Tensor:
     """Pitch periods in samples `[batch, frames]` (0 = unvoiced) of
     pitch-conditioned embeddings `[batch, frames, embedding_width]`."""
     return pitch.periods(embeddings[..., self.bottleneck_width:],
                          float(self.sample_rate), self.pitch_min_midi)
 
-  def call(self, codes, state=(), training=False, seed=None):
+  def call(self, codes: tf.Tensor, state: tuple = (), training: bool = False,
+           seed: tf.Tensor | None = None) -> tuple[tf.Tensor, tuple]:
     """Teacher-forced logits `[batch, samples, q_levels]` and state `()`.
 
     The autoencoder encodes the same window it decodes. In training with
@@ -275,7 +292,8 @@ class WaveNet(keras.Model):
     return self.decode_logits(codes, embeddings), ()
 
 
-def jitter_codes(codes, max_offset, q_levels, seed=None):
+def jitter_codes(codes: tf.Tensor, max_offset: int, q_levels: int,
+                 seed: tf.Tensor | None = None) -> tf.Tensor:
   """Codes `[batch, samples]` each moved by a uniform integer offset in
   `[-max_offset, max_offset]`, kept inside `[0, q_levels)`.
 
@@ -289,7 +307,7 @@ def jitter_codes(codes, max_offset, q_levels, seed=None):
   return tf.clip_by_value(codes + offsets, 0, q_levels - 1)
 
 
-def build_model(config):
+def build_model(config: dict) -> WaveNet:
   """A `WaveNet` for a flat config, checked by its schema (see
   docs/config.md)."""
   return WaveNet(config_lib.validated(config), name="wavenet")

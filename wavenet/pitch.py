@@ -23,13 +23,16 @@ be any memoryless transform of the waveform (e.g. mu-law codes scaled to
 [-1, 1]): that keeps the period, which is all YIN measures.
 """
 
+from __future__ import annotations
+
 import math
+from typing import Callable
 
 import tensorflow as tf
 
 from common import config as config_lib
+from wavenet.frames import YIN_FRAME_LENGTH
 
-DEFAULT_FRAME_LENGTH = 2048   # samples of the YIN window (128 ms at 16 kHz)
 DEFAULT_THRESHOLD = 0.15      # YIN's absolute threshold on the CMND
 DEFAULT_VOICING_THRESHOLD = 0.4   # else the deepest dip, if below this
 _NEAR_DEEPEST = 0.1           # a dip this close to the deepest may be the period
@@ -39,19 +42,19 @@ _NEAR_DEEPEST = 0.1           # a dip this close to the deepest may be the perio
 DEFAULT_MIN_RMS = 0.001
 
 
-def midi_to_hz(midi):
+def midi_to_hz(midi: float) -> float:
   """MIDI pitch (A4 = 69) -> Hz."""
   return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 
 
-def hz_to_midi(hz):
+def hz_to_midi(hz: tf.Tensor | float) -> tf.Tensor:
   """Hz (> 0) -> fractional MIDI pitch; float32 tensor."""
   hz = tf.convert_to_tensor(hz, tf.float32)
   return 69.0 + 12.0 * tf.math.log(hz / 440.0) / math.log(2.0)
 
 
 def yin_reach(hop_length: int,
-              frame_length: int = DEFAULT_FRAME_LENGTH) -> int:
+              frame_length: int = YIN_FRAME_LENGTH) -> int:
   """Samples a frame's YIN window reaches before the frame's first sample.
 
   Frame `f` (samples `[f * hop, (f + 1) * hop)`) is measured over samples
@@ -63,7 +66,7 @@ def yin_reach(hop_length: int,
 
 
 def min_training_window(hop_length: int,
-                        frame_length: int = DEFAULT_FRAME_LENGTH) -> int:
+                        frame_length: int = YIN_FRAME_LENGTH) -> int:
   """The shortest window (samples) holding one frame's whole YIN window.
 
   Frames start at multiples of `hop_length` in the window, so the first
@@ -77,11 +80,11 @@ def min_training_window(hop_length: int,
   return first * int(hop_length) - reach + int(frame_length)
 
 
-def check_training_window(config) -> None:
+def check_training_window(config: dict) -> None:
   """Refuses a pitch-conditioned config whose training windows are too short.
 
   A pitch-conditioned autoencoder measures each frame's pitch over a
-  `DEFAULT_FRAME_LENGTH`-sample YIN window centred on the frame (`yin_f0`).
+  `YIN_FRAME_LENGTH`-sample YIN window centred on the frame (`yin_f0`).
   At inference it encodes whole notes, so inner frames read only audio; in
   training it encodes each `seq_len`-sample window alone, and where a YIN
   window reaches past the window's ends it reads zeros. Below
@@ -109,11 +112,12 @@ def check_training_window(config) -> None:
         f"seq_len={seq_len} is too short for pitch conditioning "
         f"(pitch_bins={bins}): a training window needs {need} samples "
         f"(hop_length={config['hop_length']}) to hold one frame's whole "
-        f"{DEFAULT_FRAME_LENGTH}-sample YIN pitch window, else training "
+        f"{YIN_FRAME_LENGTH}-sample YIN pitch window, else training "
         f"measures pitch on padding; set --seq_len={need} or more")
 
 
-def _frames(audio, hop_length, frame_length):
+def _frames(audio: tf.Tensor, hop_length: int,
+            frame_length: int) -> tf.Tensor:
   """`[batch, samples]` -> `[batch, ceil(samples / hop), frame_length]`.
 
   Frame `f` is centred on the middle of samples `[f * hop, (f + 1) * hop)`
@@ -132,7 +136,7 @@ def _frames(audio, hop_length, frame_length):
   return framed[:, :frames]
 
 
-def cmnd(frames, max_lag):
+def cmnd(frames: tf.Tensor, max_lag: int) -> tf.Tensor:
   """YIN's cumulative mean normalised difference of each frame.
 
   d(tau) = sum_{j < N} (x_j - x_{j + tau})^2 over `N = frame_length -
@@ -166,10 +170,11 @@ def cmnd(frames, max_lag):
                    axis=-1)
 
 
-def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
-           frame_length=DEFAULT_FRAME_LENGTH, threshold=DEFAULT_THRESHOLD,
-           voicing_threshold=DEFAULT_VOICING_THRESHOLD,
-           min_rms=DEFAULT_MIN_RMS):
+def yin_f0(audio: tf.Tensor, sample_rate: float, hop_length: int,
+           fmin: float, fmax: float, frame_length: int = YIN_FRAME_LENGTH,
+           threshold: float = DEFAULT_THRESHOLD,
+           voicing_threshold: float = DEFAULT_VOICING_THRESHOLD,
+           min_rms: float = DEFAULT_MIN_RMS) -> tf.Tensor:
   """f0 of each embedding frame by YIN.
 
   Args:
@@ -226,7 +231,7 @@ def yin_f0(audio, sample_rate, hop_length, fmin, fmax,
   return tf.where(voiced, sample_rate / period, 0.0)
 
 
-def two_hot(midi, bins, min_midi):
+def two_hot(midi: tf.Tensor, bins: int, min_midi: float) -> tf.Tensor:
   """MIDI pitches `[...]` (fractional) -> two-hots over semitones `[..., bins]`.
 
   Bin `i` is MIDI pitch `min_midi + i`; a pitch between two bins splits its
@@ -244,7 +249,7 @@ def two_hot(midi, bins, min_midi):
           upper[..., None])
 
 
-def pitch_bins(f0, bins, min_midi):
+def pitch_bins(f0: tf.Tensor, bins: int, min_midi: float) -> tf.Tensor:
   """f0 in Hz `[...]` -> a two-hot over `bins` semitone bins `[..., bins]`.
 
   `two_hot` of the f0's MIDI pitch; zeros where `f0 <= 0` (unvoiced) or
@@ -257,7 +262,8 @@ def pitch_bins(f0, bins, min_midi):
   return two_hot(midi, bins, min_midi)
 
 
-def periods(two_hots, sample_rate, min_midi):
+def periods(two_hots: tf.Tensor, sample_rate: float,
+            min_midi: float) -> tf.Tensor:
   """Pitch two-hots `[..., bins]` -> pitch periods in samples `[...]`.
 
   The pitch is the weighted mean bin (so a two-hot gives back its cents, and
@@ -274,7 +280,7 @@ def periods(two_hots, sample_rate, min_midi):
   return tf.where(weight >= 0.5, sample_rate / hz, 0.0)
 
 
-def one_period_ago(unit, period):
+def one_period_ago(unit: tf.Tensor, period: tf.Tensor) -> tf.Tensor:
   """The signal one pitch period before each sample, for teacher forcing.
 
   `y[t] = x[t - period[t]]`, linearly interpolated between the two nearest
@@ -292,14 +298,16 @@ def one_period_ago(unit, period):
   time = tf.cast(tf.range(tf.shape(unit)[1]), tf.float32)[None]
   last = tf.shape(unit)[1] - 1
 
-  def at(index):  # (index t + 1 only ever gets weight 0)
+  def at(index: tf.Tensor) -> tf.Tensor:
+    # (index t + 1 only ever gets weight 0)
     value = tf.gather(unit, tf.clip_by_value(index, 0, last), batch_dims=1)
     return tf.where(index >= 0, value, 0.0)
 
   return period_back(at, time, period)
 
 
-def period_back(at, time, period):
+def period_back(at: Callable[[tf.Tensor], tf.Tensor], time: tf.Tensor,
+                period: tf.Tensor) -> tf.Tensor:
   """`x[time - period]`, linearly interpolated; 0 where `period` is 0.
 
   `at(index)` gives the samples at int32 sample indices (0 before the
@@ -313,8 +321,9 @@ def period_back(at, time, period):
   return tf.where(period > 0.0, value, 0.0)
 
 
-def pitch_features(audio, sample_rate, hop_length, bins, min_midi,
-                   frame_length=DEFAULT_FRAME_LENGTH):
+def pitch_features(audio: tf.Tensor, sample_rate: float, hop_length: int,
+                   bins: int, min_midi: float,
+                   frame_length: int = YIN_FRAME_LENGTH) -> tf.Tensor:
   """Audio `[batch, samples]` -> pitch two-hots `[batch, frames, bins]`.
 
   YIN searches half a semitone beyond the bins on either side.

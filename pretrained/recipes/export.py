@@ -26,12 +26,13 @@ def main(argv):
   del argv
   from common import checkpoint  # pylint: disable=g-import-not-at-top
   from common import config as config_lib  # pylint: disable=g-import-not-at-top
+  from common import family as family_lib  # pylint: disable=g-import-not-at-top
   from common import files  # pylint: disable=g-import-not-at-top
-  from eval import families  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
   family = config_lib.load_saved(f.model_dir)["family"]
-  checkpoint.export(f.model_dir, f.output_dir, families.build_fn(family),
-                    f.checkpoint, overwrite=f.overwrite)
+  checkpoint.export(f.model_dir, f.output_dir,
+                    family_lib.get(family).build_model, f.checkpoint,
+                    overwrite=f.overwrite)
   if f.data_dir:
     manifest = files.read_json(os.path.join(f.data_dir, "manifest.json"))
     files.write_json(os.path.join(f.output_dir, "data_settings.json"),

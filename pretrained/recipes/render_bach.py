@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from pretrained.recipes import render_notes as _rn
+from pretrained.recipes import notes as _rn
 
 # The last 6 distinct entries of music21.corpus.chorales.Iterator() (Riemenschneider
 # order, music21 9.x/10.x).  Never used for training; source of the bundled clips.
