@@ -26,7 +26,8 @@ row. For every model it computes and saves:
 All audio is made by each model's generator (`common.generator`; sequence
 `i` has the seed `--seed + i`, as in every tool), streamed to wav files
 (`common.generation.stream_to_wavs`), and those files are scored by
-`eval.score`, the same code that scores folders of audio made elsewhere.
+`eval.scoring`, the code behind `eval.score`, which scores folders of audio
+made elsewhere.
 
 The report (index.html, report.md, metrics.json) goes to `--report_dir`, with
 all the audio it made. The same seed gives the same numbers (speed aside).

@@ -19,11 +19,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from common import checkpoint as checkpoint_lib
 from common import config as config_lib
 from common import family as family_lib
 from common import generator as generator_lib
-from common import schema
 from common import timing
 from eval import models as models_lib
 

@@ -49,7 +49,6 @@ on the shipped model), after which the sequences differ.
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
@@ -58,11 +57,8 @@ import tensorflow as tf
 
 from common import audio
 from common import generator as generator_lib
-from common import model_api
 from common import quantization
 from common import sampling
-from common import timing
-from samplernn import flops
 from samplernn import model as model_lib
 
 DEFAULT_BLOCK_SAMPLES = 16384
@@ -624,72 +620,3 @@ def step_logits(model: model_lib.SampleRNN, codes: Any,
   `model.call`.
   """
   return generator(model).step_logits(codes, state)
-
-
-# --------------------------------------------------------------------------
-# Speed.
-
-
-def benchmark(config: str | dict, batch_size: int = 1,
-              num_samples: int = 32768, warmup: int = 1, repeats: int = 3,
-              jit_compile: bool | None = None,
-              block_samples: int = DEFAULT_BLOCK_SAMPLES, seed: int = 0,
-              measure_limit: bool = False) -> dict:
-  """Times generation with a randomly initialised model.
-
-  Args:
-    config: a preset name ("small", "default", ...) or a config dict.
-    batch_size: sequences generated side by side.
-    num_samples: samples per sequence in each timed run.
-    warmup: untimed runs first (the first one traces and compiles).
-    repeats: timed runs; the median is reported.
-    jit_compile: None (automatic, see `default_jit_compile`), True or False.
-    block_samples: samples per compiled call.
-    measure_limit: also measure the arithmetic limit
-      (`common.timing.arithmetic_limit` on `flops.step_matmuls`) and how
-      far generation is from it.
-
-  Returns:
-    dict(samples_per_second (aggregate over the batch, median),
-    per_sequence_samples_per_second, first_run_seconds, jit_compile,
-    flops_per_sample, gflops_per_second, real_time_factor, the settings;
-    with `measure_limit` also matmul_gflops_per_second,
-    limit_samples_per_second, fraction_of_limit).
-  """
-  from common import config as config_lib  # pylint: disable=g-import-not-at-top
-  if isinstance(config, str):
-    config = config_lib.load("samplernn", config)
-  config = dict(config)
-  config["sample_rate"] = config.get("sample_rate") or (
-      audio.DEFAULT_SAMPLE_RATE)
-  tf.random.set_seed(seed)
-  model = model_api.build(model_lib.build_model(config))
-  gen = SampleRNNGenerator(model, config, jit_compile, block_samples)
-  request = generator_lib.Request.make(batch_size, seed)
-
-  def run() -> None:
-    for _ in generator_lib.stream(gen, request, num_samples):
-      pass
-
-  started = time.perf_counter()
-  run()
-  first_run_seconds = time.perf_counter() - started
-  seconds = timing.median_seconds(run, repeats=max(1, int(repeats)),
-                                  warmup=max(0, int(warmup) - 1))
-  rate = batch_size * num_samples / seconds
-  cost = flops.flops_per_sample(config)
-  result = dict(
-      samples_per_second=rate, per_sequence_samples_per_second=rate /
-      batch_size, first_run_seconds=first_run_seconds,
-      batch_size=batch_size, num_samples=num_samples,
-      jit_compile=gen.jit_compile(batch_size),
-      block_samples=gen.block_samples, flops_per_sample=cost,
-      flops_per_sample_unfolded=flops.flops_per_sample(config, folded=False),
-      gflops_per_second=rate * cost / 1e9,
-      real_time_factor=rate / batch_size / config["sample_rate"])
-  if measure_limit:
-    limit = timing.arithmetic_limit(flops.step_matmuls(config), cost,
-                                    batch_size)
-    result.update(limit, fraction_of_limit=rate /
-                  limit["limit_samples_per_second"])
-  return result

@@ -10,8 +10,10 @@ alone. Written wavs are compared as codes: the companded levels lie several
 16-bit steps apart, so a 16-bit file gives its codes back exactly.
 """
 
+import gc
 import json
 import os
+import weakref
 
 import keras
 import numpy as np
@@ -132,3 +134,19 @@ def test_autoencoder_tools_give_the_same_codes(autoencoder, tmp_path):
   np.testing.assert_array_equal(
       quantization.encode(summary[1], config["quantization"],
                           config["q_levels"]), reference)
+
+
+@pytest.mark.parametrize("family, preset", [("samplernn", "tiny"),
+                                            ("wavenet", "tiny")])
+def test_a_cached_generator_does_not_keep_its_model_alive(family, preset):
+  config = dict(config_lib.load(family, preset), sample_rate=16000)
+  model = model_api.build(family_lib.get(family).build_model(config))
+  gen = family_lib.get(family).generator(model, config)
+  request = generator_lib.Request.make(
+      num_seqs=1, embeddings=gen.encode(np.zeros([1, 64], np.int32))
+      if gen.conditioned else None)
+  generator_lib.generate(gen, request, 64)
+  alive = weakref.ref(model)
+  del model, gen, request
+  gc.collect()
+  assert alive() is None

@@ -415,15 +415,6 @@ def test_flops_per_sample_counts_what_runs(overrides):
     assert per_sample == flops.flops_per_sample(config, folded=folded)
 
 
-def test_benchmark_smoke(config):
-  result = srnn_gen.benchmark(config, batch_size=2, num_samples=64,
-                              warmup=1, repeats=1, measure_limit=True)
-  assert result["samples_per_second"] > 0
-  assert result["flops_per_sample"] == flops.flops_per_sample(config)
-  assert result["fraction_of_limit"] == pytest.approx(
-      result["samples_per_second"] / result["limit_samples_per_second"])
-
-
 def test_generate_files(model, config, tmp_path):
   model_dir = tmp_path / "model"
   config_lib.save(config, str(model_dir))

@@ -454,15 +454,6 @@ def test_flops_per_sample_counts_what_generation_runs(preset):
   assert per_sample == flops.flops_per_sample(_config(preset))
 
 
-def test_benchmark_reports_speeds():
-  result = fastgen.benchmark("tiny_unconditional", batch_size=2,
-                             num_samples=32, repeats=1, measure_limit=True)
-  assert result["samples_per_second"] > 0 and not result["naive"]
-  assert result["flops_per_sample"] == flops.flops_per_sample(
-      config_lib.load("wavenet", "tiny_unconditional"))
-  assert result["limit_samples_per_second"] > 0
-
-
 # --- training ---------------------------------------------------------------
 
 

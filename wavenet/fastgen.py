@@ -51,22 +51,15 @@ trained is sampled with its current weights.
 
 from __future__ import annotations
 
-import time
 import weakref
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from common import config as config_lib
 from common import generator as generator_lib
-from common import model_api
 from common import quantization
 from common import sampling
-from common import timing
-from wavenet import flops
-from wavenet import frames as frames_lib
-from wavenet import model as model_lib
 from wavenet import pitch
 
 DEFAULT_BLOCK_SAMPLES = 4096
@@ -462,12 +455,14 @@ _GENERATORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 def generator(model: Any, config: dict | None = None) -> FastGenerator:
   """The model's `FastGenerator`, made once per model so its compiled
-  blocks are reused; a second call re-reads the weights (`refresh`)."""
+  blocks are reused; a second call re-reads the weights (`refresh`). The
+  cache holds the model weakly: a model dropped elsewhere is freed."""
   if model in _GENERATORS:
     gen = _GENERATORS[model]
     gen.refresh()
     return gen
-  gen = _GENERATORS[model] = FastGenerator(model, config)
+  proxy: Any = weakref.proxy(model)
+  gen = _GENERATORS[model] = FastGenerator(proxy, config)
   return gen
 
 
@@ -535,90 +530,3 @@ def naive_generate(model: Any, request: generator_lib.Request,
   prefix at every sample: the same codes as `FastGenerator` for the same
   request. Slow (quadratic in `num_samples`)."""
   return generator_lib.generate(NaiveGenerator(model), request, num_samples)
-
-
-# ---------------------------------------------------------------------------
-# Benchmark.
-# ---------------------------------------------------------------------------
-
-
-def _load_config(config: str | dict) -> dict:
-  if isinstance(config, str):
-    return config_lib.load("wavenet", config)
-  return dict(config)
-
-
-def benchmark(config: str | dict, batch_size: int = 16,
-              num_samples: int | None = None, naive: bool = False,
-              repeats: int = 3, block_samples: int | None = None,
-              seed: int = 0, measure_limit: bool = False) -> dict:
-  """Times generation with a randomly initialised model.
-
-  Args:
-    config: a wavenet preset name (e.g. "nsynth") or a config dict.
-    batch_size: sequences generated together.
-    num_samples: samples per sequence per run (default 1024 cached, 16
-      naive: a naive NSynth-size sample takes seconds at batch 16).
-    naive: time `NaiveGenerator` (full recomputation) instead.
-    repeats: timed runs; the median is reported (a short untimed warm-up run
-      traces first).
-    block_samples: samples per block (default: the generator's).
-    measure_limit: also measure the arithmetic limit
-      (`common.timing.arithmetic_limit` on `flops.step_matmuls`).
-
-  Returns:
-    dict: samples_per_second (aggregate over the batch), seconds (median),
-    run_seconds, warmup_seconds, flops_per_sample, gflops_per_second, and
-    the settings; with `measure_limit` also matmul_gflops_per_second,
-    limit_samples_per_second and fraction_of_limit.
-  """
-  config = _load_config(config)
-  config["q_levels"] = config.get("q_levels") or 256
-  config["sample_rate"] = config.get("sample_rate") or 16000
-  model = model_api.build(model_lib.build_model(config))
-  if num_samples is None:
-    num_samples = 16 if naive else 1024
-  gen = NaiveGenerator(model, config) if naive else FastGenerator(model,
-                                                                  config)
-  block_samples = block_samples or gen.block_samples
-  embeddings = None
-  if gen.conditioned:
-    embeddings = tf.random.stateless_normal(
-        [batch_size, frames_lib.num_frames(num_samples, gen.block_multiple),
-         gen.embedding_width], [seed, 1]).numpy()
-  request = generator_lib.Request.make(batch_size, seed, 1.0,
-                                       embeddings=embeddings)
-
-  def run(n: int) -> None:
-    for _ in generator_lib.stream(gen, request, n, block_samples):
-      pass
-
-  begin = time.perf_counter()
-  run(min(num_samples, 2 if naive else 64))  # traces; the length is free
-  warmup = time.perf_counter() - begin
-  times = []
-  for _ in range(repeats):
-    begin = time.perf_counter()
-    run(num_samples)
-    times.append(time.perf_counter() - begin)
-  seconds = float(np.median(times))
-  rate = batch_size * num_samples / seconds
-  flops_per_sample = flops.flops_per_sample(config)
-  result = {
-      "samples_per_second": rate,
-      "seconds": seconds,
-      "run_seconds": times,
-      "warmup_seconds": warmup,
-      "flops_per_sample": flops_per_sample,
-      "gflops_per_second": rate * flops_per_sample / 1e9,
-      "batch_size": batch_size,
-      "num_samples": num_samples,
-      "naive": naive,
-      "block_samples": block_samples,
-  }
-  if measure_limit:
-    limit = timing.arithmetic_limit(flops.step_matmuls(config),
-                                    flops_per_sample, batch_size)
-    result.update(limit, fraction_of_limit=(
-        rate / limit["limit_samples_per_second"]))
-  return result
