@@ -24,6 +24,18 @@ A family module (`samplernn.model`, `wavenet.model`) exposes
   one did; it must not use stateful random ops in training. A model without
   randomness leaves `seed` out (see `takes_seed`).
 
+Optional, for scoring whole files (`eval.likelihood`):
+
+- `receptive_field` (int): a stateless model's R: the logits at `t` depend
+  on `codes[t-R .. t-1]` only. A model without it is recurrent: its state
+  carries the whole past.
+- `conditioned` (bool) True: the model is conditioned on embeddings of the
+  audio it predicts (an autoencoder) and has `encode(codes [batch, n]) ->
+  embeddings [batch, frames, width]` and `decode_logits(codes, embeddings,
+  first_sample=None) -> logits`, where `first_sample` (int `[batch]`) says
+  where each row of `codes` starts in the embeddings' timeline, so that a
+  window is decoded with the embeddings of its whole file.
+
 Training crops are cut into `num_windows` consecutive windows of `seq_len`
 targets each, overlapping by `context_length` samples:
 `crop_length(config, context_length) = num_windows * seq_len + context_length`.

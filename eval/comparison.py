@@ -9,6 +9,7 @@ through its generator, scores it with `eval.scoring` and writes the report;
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import tempfile
@@ -24,6 +25,7 @@ from common import data as data_lib
 from common import generation
 from common import generator as generator_lib
 from common import quantization
+from eval import likelihood as likelihood_lib
 from eval import models as models_lib
 from eval import report
 from eval import scoring as score_lib
@@ -35,7 +37,22 @@ class CompareError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Settings:
-  """What `compare` makes and measures (see `compare`'s arguments)."""
+  """What `compare` makes and measures.
+
+  seconds, num_seqs: each model's long unconditional generations.
+  clips, clip_seconds, prime_seconds: test clips reconstructed or continued
+    (continuations are primed on their first `prime_seconds`).
+  seed, temperature: of every generation (sequence i gets seed + i).
+  warmup_seconds, contexts, curve_seconds, score_seconds: the likelihood
+    protocol (`eval.likelihood.Protocol`): every model is scored on the test
+    files from `warmup_seconds` to their end (or for `score_seconds`); the
+    context curve at `contexts` (seconds, None = the whole file) over at
+    most `curve_seconds` per file (None: whole files).
+  speed_batches, speed_seconds: the speed sweep.
+  checkpoint: "best" or "last".
+  with_f0: pYIN f0 metrics (slow).
+  progress: progress bars.
+  """
   seconds: float = 60.0
   num_seqs: int = 2
   clips: int = 4
@@ -43,8 +60,12 @@ class Settings:
   prime_seconds: float = 1.0
   seed: int = 0
   temperature: float = 1.0
-  nll_batches: int = 0
-  speed_batches: Sequence[int] = (1, 4)
+  warmup_seconds: float = 1.0
+  contexts: tuple[float | None, ...] = (0.004, 0.016, 0.064, 0.25, 1.0, 4.0,
+                                        None)
+  curve_seconds: float | None = None
+  score_seconds: float | None = None
+  speed_batches: tuple[int, ...] = (1, 4)
   speed_seconds: float = 0.5
   checkpoint: str = "best"
   with_f0: bool = True
@@ -99,46 +120,77 @@ def real_crops(test_files: Sequence[tuple[dict, np.ndarray]], num: int,
   return crops
 
 
-def likelihood(loaded: models_lib.LoadedModel, data_dir: str,
-               nll_batches: int, test_codes: np.ndarray) -> dict:
-  """Test NLL (bits, nats, bits per 16-bit sample) over the test split.
+def protocol_of(s: Settings) -> likelihood_lib.Protocol:
+  """The likelihood protocol of the settings."""
+  return likelihood_lib.Protocol(s.warmup_seconds, tuple(s.contexts),
+                                 s.curve_seconds, s.score_seconds)
+
+
+def likelihood(loaded: models_lib.LoadedModel,
+               test_files: Sequence[tuple[dict, np.ndarray]],
+               protocol: likelihood_lib.Protocol, progress: bool = False
+               ) -> dict[str, Any]:
+  """A model's test NLL by the one protocol (`eval.likelihood`).
+
+  Returns the row parts: dict(metrics: nll_bits_per_sample,
+  nll_nats_per_sample, nll_bits_per_16bit_sample, nll_samples, nll_files,
+  order0_entropy_bits (of the same samples), warmup_seconds; ci:
+  {nll_bits_per_sample: [low, high]}; plot: the context curve; info: the
+  per-file and per-context numbers).
 
   Raises:
-    CompareError: the NLL is not finite (the model's logits are NaN or
-      infinite: broken weights), rather than a report with a NaN in it.
+    CompareError: no test file is longer than the warm-up, or the NLL is
+      not finite (the model's logits are NaN or infinite: broken weights),
+      rather than a report with a NaN in it.
   """
-  from common import validation  # pylint: disable=g-import-not-at-top
   from eval import metrics  # pylint: disable=g-import-not-at-top
   cfg = loaded.config
-  result = validation.evaluate_nll(loaded.model, cfg, data_dir, "test",
-                                   max_batches=nll_batches or None)
-  if not np.isfinite(result["nll_nats"]):
+  files = [(entry["key"], codes) for entry, codes in test_files]
+  try:
+    result = likelihood_lib.evaluate(loaded.model, loaded.sample_rate, files,
+                                     protocol, progress=progress,
+                                     desc=f"{loaded.name} likelihood")
+  except likelihood_lib.LikelihoodError as e:
+    raise CompareError(f"{loaded.name}: {e}") from None
+  if not np.isfinite(result["nll_nats_per_sample"]):
     raise CompareError(f"{loaded.name} ({loaded.model_dir}): the test NLL is "
-                       f"{result['nll_nats']}: the model's logits are not "
-                       f"finite (broken weights?)")
-  return {
-      "nll_bits_per_sample": result["nll_bits"],
-      "nll_nats_per_sample": result["nll_nats"],
-      "nll_bits_per_16bit_sample": metrics.nll_bits_per_16bit_sample(
-          result["nll_bits"], test_codes, cfg["quantization"],
-          cfg["q_levels"]),
-      "nll_samples": result["samples"],
-  }
+                       f"{result['nll_nats_per_sample']}: the model's logits "
+                       f"are not finite (broken weights?)")
+  scored = likelihood_lib.scored_codes(files, loaded.sample_rate, protocol)
+  bits = result["nll_bits_per_sample"]
+  curve = result["context"]
+  return dict(
+      metrics={
+          "nll_bits_per_sample": bits,
+          "nll_nats_per_sample": result["nll_nats_per_sample"],
+          "nll_bits_per_16bit_sample": metrics.nll_bits_per_16bit_sample(
+              bits, scored, cfg["quantization"], cfg["q_levels"]),
+          "nll_samples": result["samples"],
+          "nll_files": len(result["files"]),
+          "order0_entropy_bits": metrics.order0_entropy_bits(
+              scored, cfg["q_levels"]),
+          "warmup_seconds": protocol.warmup_seconds,
+      },
+      ci={"nll_bits_per_sample": [result["low"], result["high"]]},
+      plot={"context_seconds": [p["context_seconds"] for p in curve],
+            "nll_bits": [p["nll_bits"] for p in curve],
+            "low": [p["low"] for p in curve],
+            "high": [p["high"] for p in curve]},
+      info={key: result[key] for key in (
+          "protocol", "warmup_seconds", "first_sample", "files", "skipped",
+          "context")})
 
 
 def compare(models: Mapping[str, str], data_dir: str, report_dir: str,
             model_data: Mapping[str, str] | None = None,
-            seconds: float = 60.0, num_seqs: int = 2, clips: int = 4,
-            clip_seconds: float = 4.0, prime_seconds: float = 1.0,
-            seed: int = 0, temperature: float = 1.0, nll_batches: int = 0,
-            speed_batches: Sequence[int] = (1, 4),
-            speed_seconds: float = 0.5, checkpoint: str = "best",
-            with_f0: bool = True, overwrite: bool = False,
-            progress: bool = True, title: str | None = None,
+            settings: Settings = Settings(), overwrite: bool = False,
+            title: str | None = None,
             log: Callable[[str], None] = print) -> dict:
   """Evaluates `models` ({name: model_dir}) and writes the report.
 
-  Returns the results dict (see `eval.report`).
+  Models are scored on the test split of `data_dir` (which also gives the
+  real reference row), or on the corpus `model_data[name]`. Returns the
+  results dict (see `eval.report`).
 
   Raises:
     CompareError: no model, unknown names, an empty test split, different
@@ -154,9 +206,6 @@ def compare(models: Mapping[str, str], data_dir: str, report_dir: str,
     if name not in models:
       raise CompareError(f"--model_data names {name!r}, which is no --model")
   score_lib.check_report_dir(report_dir, overwrite)
-  settings = Settings(seconds, num_seqs, clips, clip_seconds, prime_seconds,
-                      seed, temperature, nll_batches, tuple(speed_batches),
-                      speed_seconds, checkpoint, with_f0, progress)
   # Audio is made in a scratch folder; the report copies what it shows.
   stage = tempfile.mkdtemp(prefix="neuralsynth-compare-")
   try:
@@ -197,7 +246,6 @@ def _compare(models: dict[str, str], data_dir: str, report_dir: str,
       test, s.num_seqs, int(s.seconds * sample_rate), s.seed)):
     audio_io.save(os.path.join(real_dir, f"{_key_stem(entry)}_{i}.wav"),
                   _decode(codes, main_cfg), sample_rate)
-  test_codes = np.concatenate([c for _, c in test])
 
   extra, generated_dirs, continuations = {}, {}, {}
   originals_dir = os.path.join(stage, "originals")
@@ -222,13 +270,16 @@ def _compare(models: dict[str, str], data_dir: str, report_dir: str,
   real_row["description"] = (f"crops of the test split of "
                              f"{os.path.abspath(data_dir)}")
   real_row["metrics"]["order0_entropy_bits"] = metrics.order0_entropy_bits(
-      test_codes, main_cfg["q_levels"])
+      likelihood_lib.scored_codes(
+          [(e["key"], c) for e, c in test], sample_rate, protocol_of(s)),
+      main_cfg["q_levels"])
   results["title"] = title or ("Comparison: " + ", ".join(models))
+  from eval import anchors  # pylint: disable=g-import-not-at-top
+  results["anchors"] = anchors.rows()
   results["notes"] = results.get("notes", []) + [
       "NLL in bits per sample compares models only at the same quantization;"
       " bits per 16-bit sample adds each bin's width (uniform within a bin) "
-      "and compares across quantizers. Mehri et al. (2017) report 1.076-1.464"
-      " bits on their music set (8-bit linear).",
+      "and compares across quantizers.",
       "A model without an encoder (SampleRNN) shows continuations of primed "
       "test clips, scored over the continued part only.",
   ]
@@ -238,7 +289,11 @@ def _compare(models: dict[str, str], data_dir: str, report_dir: str,
       model_data={n: os.path.abspath(d) for n, d in model_data.items()},
       seconds=s.seconds, num_seqs=s.num_seqs, clips=s.clips,
       clip_seconds=s.clip_seconds, prime_seconds=s.prime_seconds,
-      temperature=s.temperature, nll_batches=s.nll_batches or "all",
+      temperature=s.temperature, warmup_seconds=s.warmup_seconds,
+      contexts=["whole" if c is None else c for c in s.contexts],
+      curve_seconds=s.curve_seconds or "whole files",
+      score_seconds=s.score_seconds or "whole files",
+      likelihood_protocol=likelihood_lib.protocol_sentence(protocol_of(s)),
       speed_batches=list(s.speed_batches), checkpoint=s.checkpoint,
       seconds_taken=round(time.time() - started, 1))
   report.write_report(report_dir, results, progress=s.progress)
@@ -255,52 +310,65 @@ def _evaluate_model(name: str, lm: models_lib.LoadedModel, corpus: str,
   Returns (extra row parts, {"folder": its reconstructions and generations,
   "continuations": score.Continuations}, each when made).
   """
-  from eval import metrics  # pylint: disable=g-import-not-at-top
-  metrics_row: dict[str, Any] = {}
+  from eval import memory  # pylint: disable=g-import-not-at-top
   notes: list[str] = []
   made: dict[str, Any] = {}
-  corpus_codes = np.concatenate([c for _, c in corpus_test])
-  log(f"[{name}] {lm.description}: test likelihood")
-  metrics_row.update(likelihood(lm, corpus, s.nll_batches, corpus_codes))
-  metrics_row["order0_entropy_bits"] = metrics.order0_entropy_bits(
-      corpus_codes, lm.config["q_levels"])
-  if own_corpus:
-    notes.append(f"likelihood and reconstructions on its own corpus "
-                       f"{corpus}")
-  out = os.path.join(stage, report.slug(name))
-  chosen = real_crops(corpus_test, s.clips,
-                      int(s.clip_seconds * lm.sample_rate), s.seed + 1)
-  if lm.can_reconstruct:
-    log(f"[{name}] reconstructing {len(chosen)} clips")
-    _reconstructions(lm, chosen, os.path.join(stage, "originals"), out, s)
-    notes.append("reconstructions: encoded and decoded by the "
-                       "generator with free phase (sampled), so SNR and "
-                       "SI-SDR are low even when it sounds right")
-    made["folder"] = out
-  if lm.can_continue:
-    log(f"[{name}] continuing {len(chosen)} primed clips")
-    made["continuations"] = _continuations(
-        lm, chosen, s, os.path.join(stage, "continuations",
-                                    report.slug(name)), notes)
-  if lm.can_generate:
-    log(f"[{name}] generating {s.num_seqs} x {s.seconds:g} s")
-    metrics_row["generation_samples_per_second"] = _generations(
-        lm, out, s)
-    made["folder"] = out
-  else:
-    notes.append("no unconditional generation (an autoencoder "
-                       "decodes embeddings)")
-  log(f"[{name}] speed over batch sizes {list(s.speed_batches)}")
-  speed_rows = _speed(lm, s, metrics_row)
-  return dict(metrics=metrics_row, notes=notes, speed_rows=speed_rows), made
+  with memory.PeakRSS() as usage:  # the model's whole run
+    log(f"[{name}] {lm.description}: test likelihood")
+    scored = likelihood(lm, corpus_test, protocol_of(s), s.progress)
+    metrics_row: dict[str, Any] = scored["metrics"]
+    if own_corpus:
+      notes.append(f"likelihood and reconstructions on its own corpus "
+                   f"{corpus}")
+    out = os.path.join(stage, report.slug(name))
+    chosen = real_crops(corpus_test, s.clips,
+                        int(s.clip_seconds * lm.sample_rate), s.seed + 1)
+    stems = _clip_stems(chosen, corpus, own_corpus)
+    if lm.can_reconstruct:
+      log(f"[{name}] reconstructing {len(chosen)} clips")
+      _reconstructions(lm, chosen, stems, os.path.join(stage, "originals"),
+                       out, s)
+      notes.append("reconstructions: encoded and decoded by the "
+                   "generator with free phase (sampled), so SNR and "
+                   "SI-SDR are low even when it sounds right")
+      made["folder"] = out
+    if lm.can_continue:
+      log(f"[{name}] continuing {len(chosen)} primed clips")
+      made["continuations"] = _continuations(
+          lm, chosen, stems, s, os.path.join(stage, "continuations",
+                                      report.slug(name)), notes)
+    if lm.can_generate:
+      log(f"[{name}] generating {s.num_seqs} x {s.seconds:g} s")
+      _generations(lm, out, s)
+      made["folder"] = out
+    else:
+      notes.append("no unconditional generation (an autoencoder "
+                   "decodes embeddings)")
+    log(f"[{name}] speed over batch sizes {list(s.speed_batches)}")
+    speed_rows = _speed(lm, s, metrics_row)
+  metrics_row.update(usage.figures())
+  if not usage.per_section:
+    notes.append("peak memory: the process's peak so far (this system "
+                 "cannot reset its resident high-water mark)")
+  return dict(metrics=metrics_row, notes=notes, speed_rows=speed_rows,
+              ci=scored["ci"], context_plot=scored["plot"],
+              likelihood=scored["info"]), made
 
 
 def _key_stem(entry: dict) -> str:
   return os.path.splitext(os.path.basename(entry["key"]))[0]
 
 
-def _clip_stems(chosen: Sequence[tuple[dict, np.ndarray]]) -> list[str]:
-  return [f"clip{i}_{_key_stem(entry)}" for i, (entry, _) in
+def _clip_stems(chosen: Sequence[tuple[dict, np.ndarray]], corpus: str,
+                own_corpus: bool) -> list[str]:
+  """`clip<i>_<file stem>`, tagged with the corpus when it is a model's own
+  (the originals of every corpus share one folder, paired by name)."""
+  tag = ""
+  if own_corpus:
+    path = os.path.abspath(corpus)
+    tag = (f"{report.slug(os.path.basename(path))}-"
+           f"{hashlib.sha1(path.encode()).hexdigest()[:6]}_")
+  return [f"{tag}clip{i}_{_key_stem(entry)}" for i, (entry, _) in
           enumerate(chosen)]
 
 
@@ -323,11 +391,11 @@ def _to_wavs(lm: models_lib.LoadedModel, paths: list[str],
 
 def _reconstructions(lm: models_lib.LoadedModel,
                      chosen: Sequence[tuple[dict, np.ndarray]],
-                     originals_dir: str, out: str, s: Settings) -> None:
+                     stems: Sequence[str], originals_dir: str, out: str,
+                     s: Settings) -> None:
   """Writes each clip to `originals_dir` and its reconstruction to `out`,
-  both named `clip<i>_<stem>.wav` (score pairs them by name)."""
+  both named `<stem>.wav` (score pairs them by name)."""
   codes = _equal_length(chosen)
-  stems = _clip_stems(chosen)
   for stem, original in zip(stems, codes):
     audio_io.save(os.path.join(originals_dir, stem + ".wav"),
                   _decode(original, lm.config), lm.sample_rate)
@@ -337,7 +405,8 @@ def _reconstructions(lm: models_lib.LoadedModel,
 
 
 def _continuations(lm: models_lib.LoadedModel,
-                   chosen: Sequence[tuple[dict, np.ndarray]], s: Settings,
+                   chosen: Sequence[tuple[dict, np.ndarray]],
+                   stems: Sequence[str], s: Settings,
                    folder: str, notes: list[str]
                    ) -> score_lib.Continuations | None:
   """Primes on each clip's start and writes prime + continuation.
@@ -356,7 +425,6 @@ def _continuations(lm: models_lib.LoadedModel,
     return None
   prompts, continued = (os.path.join(folder, "prompts"),
                         os.path.join(folder, "continued"))
-  stems = _clip_stems(chosen)
   for stem, real in zip(stems, codes):
     audio_io.save(os.path.join(prompts, stem + ".wav"),
                   _decode(real, lm.config), rate)
@@ -367,15 +435,13 @@ def _continuations(lm: models_lib.LoadedModel,
   return score_lib.Continuations(prompts, continued, prime)
 
 
-def _generations(lm: models_lib.LoadedModel, out: str, s: Settings) -> float:
-  """Writes `num_seqs` generations; returns their samples/s (all)."""
+def _generations(lm: models_lib.LoadedModel, out: str, s: Settings) -> None:
+  """Writes `num_seqs` generations (their speed is the sweep's)."""
   length = int(s.seconds * lm.sample_rate)
   paths = [os.path.join(out, f"generation_{i}.wav")
            for i in range(s.num_seqs)]
-  stats = _to_wavs(lm, paths, lm.generation_request(s.num_seqs, s.seed,
-                                                    s.temperature),
-                   length, s)
-  return stats["samples_per_second"]
+  _to_wavs(lm, paths, lm.generation_request(s.num_seqs, s.seed,
+                                            s.temperature), length, s)
 
 
 def _speed(lm: models_lib.LoadedModel, s: Settings,
@@ -391,8 +457,7 @@ def _speed(lm: models_lib.LoadedModel, s: Settings,
       real_time_factor=rows[0]["real_time_factor"],
       first_block_seconds=rows[0]["first_block_seconds"],
       flops_per_sample=best["flops_per_sample"],
-      fraction_of_limit=best["fraction_of_limit"],
-      peak_rss_mb=throughput.peak_rss_mb())
+      fraction_of_limit=best["fraction_of_limit"])
   return rows
 
 
@@ -406,14 +471,19 @@ def _merge_rows(results: dict, loaded: Mapping[str, models_lib.LoadedModel],
     row["family"] = lm.family.name
     row["description"] = f"{lm.description}, {models[name]}"
     row["metrics"].update(ex["metrics"])
+    row.setdefault("ci", {}).update(ex["ci"])
+    row.setdefault("plots", {})["context"] = ex["context_plot"]
     row.setdefault("notes", []).extend(ex["notes"])
     rows = ex["speed_rows"]
     row.setdefault("plots", {})["speed"] = {
         "batch_sizes": [r["batch_size"] for r in rows],
-        "samples_per_second": [r["samples_per_second"] for r in rows]}
+        "samples_per_second": [r["samples_per_second"] for r in rows],
+        "limit_samples_per_second": [r.get("limit_samples_per_second")
+                                     for r in rows],
+        "sample_rate": lm.sample_rate}
     row["info"] = dict(row.get("info") or {}, checkpoint_step=lm.step,
                        model_dir=os.path.abspath(models[name]),
-                       speed=rows)
+                       speed=rows, likelihood=ex["likelihood"])
 
 
 def summary_text(results: dict) -> str:

@@ -2,15 +2,21 @@ r"""The main job behind `make demo`: compare the shipped pretrained models.
 
     python -m eval.demo [--seconds=12] [--long] [--report_dir=runs/demo/report]
 
+Runs the benchmark `eval/suites/demo.json` (a suite file, `eval.suite`):
+
 1. Prepares the bundled clips in `pretrained/clips/` (Bach chorale excerpts
-   and single notes, held out from training) as two small test corpora.
+   and single notes, held out from training) as two small test corpora in
+   WORK_DIR/corpora/.
 2. Runs `eval.compare` on the models in `pretrained/` — a SampleRNN and an
    unconditional WaveNet trained on the same Bach corpus, and a WaveNet
-   autoencoder trained on single notes (evaluated on the notes) — with short
-   generations by default (`--long` for 60 s ones, as in the model cards).
+   autoencoder trained on single notes (evaluated on the notes) — with the
+   suite's settings: 12 s generations (`--long` for 60 s ones, as in the
+   model cards), the likelihood of every clip from 1 s to its end, and the
+   likelihood against context over the first 2 s of that.
 3. Prints the key numbers and where the report is.
 
-Models missing from `pretrained/` are left out with a message.
+The flags given replace the suite's settings. Models missing from
+`pretrained/` are left out with a message.
 
 The report folder is remade on every run, but only if it is empty or an
 earlier report of this command (it holds `demo.json`, written before the
@@ -19,47 +25,36 @@ report): any other non-empty `--report_dir` is refused, never deleted.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+  from eval import suite as suite_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PRETRAINED = os.path.join(ROOT, "pretrained")
-CLIPS = os.path.join(PRETRAINED, "clips")
-# name -> (model directory under pretrained/, corpus it is evaluated on)
-MODELS = {
-    "samplernn": ("samplernn_bach", "music"),
-    "wavenet_unconditional": ("wavenet_bach", "music"),
-    "wavenet_autoencoder": ("wavenet_notes", "notes"),
-}
+SUITE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "suites",
+                     "demo.json")
+# The title of this command's reports (recognises one from before MARKER).
 TITLE = "neuralsynth: the shipped SampleRNN and WaveNet models compared"
 # Marks a report folder as this command's own (see `claim_report_dir`).
 MARKER = "demo.json"
 
 
-def prepare_clips(work_dir: str, progress: bool = True) -> dict[str, str]:
-  """Prepares the bundled clips as test-only corpora; returns {kind: dir}."""
-  from common import corpus  # pylint: disable=g-import-not-at-top
-  out = {}
-  for kind in ("music", "notes"):
-    data_dir = os.path.join(work_dir, f"clips_{kind}")
-    if not os.path.exists(os.path.join(data_dir, corpus.MANIFEST)):
-      corpus.prepare([os.path.join(CLIPS, kind)], data_dir,
-                      chunk_seconds=1.0, val_fraction=0.0, test_fraction=1.0,
-                      workers=1, progress=progress)
-    out[kind] = data_dir
-  return out
+def load_suite(path: str = SUITE) -> suite_lib.Suite:
+  """The demo's suite: its models, corpora and settings."""
+  from eval import suite  # pylint: disable=g-import-not-at-top
+  return suite.load(path)
 
 
-def available_models(pretrained_dir: str = PRETRAINED
+def available_models(demo: suite_lib.Suite | None = None
                      ) -> dict[str, tuple[str, str]]:
-  """{name: (model_dir, corpus kind)} of the shipped models that exist."""
-  found = {}
-  for name, (sub, kind) in MODELS.items():
-    path = os.path.join(pretrained_dir, sub)
-    if os.path.exists(os.path.join(path, "config.json")):
-      found[name] = (path, kind)
-  return found
+  """{name: (model_dir, corpus name)} of the suite's runs whose model is
+  there (a directory with a config.json)."""
+  demo = demo or load_suite()
+  return {run.name: (run.model_dir, run.corpus) for run in demo.runs
+          if os.path.exists(os.path.join(run.model_dir, "config.json"))}
 
 
 def claim_report_dir(report_dir: str, settings: dict) -> bool:
@@ -91,43 +86,44 @@ def claim_report_dir(report_dir: str, settings: dict) -> bool:
   return earlier
 
 
-def run_demo(work_dir: str, report_dir: str, seconds: float = 12.0,
-             num_seqs: int = 2, clips: int = 4,
-             speed_batches: Sequence[int] = (1, 4), with_f0: bool = True,
-             progress: bool = True, pretrained_dir: str = PRETRAINED,
-             nll_batches: int = 0, speed_seconds: float = 0.5,
-             clip_seconds: float = 4.0,
-             log: Callable[[str], None] = print) -> dict:
+def run_demo(work_dir: str, report_dir: str,
+             log: Callable[[str], None] = print, suite_path: str = SUITE,
+             **settings: Any) -> dict:
   """The whole main job; returns the comparison's results dict.
 
-  Refuses (FileExistsError) a non-empty `report_dir` that is no earlier
-  report of this function (see `claim_report_dir`).
+  Args:
+    work_dir: where the clips are prepared.
+    report_dir: where the report goes. Refused (FileExistsError) if not
+      empty and no earlier report of this function (`claim_report_dir`).
+    log: progress messages.
+    suite_path: the suite to run (the demo's).
+    **settings: `eval.comparison.Settings` fields that replace the
+      suite's, e.g. seconds=60.
+
+  Raises:
+    suite.SuiteError: none of the suite's models is there.
   """
-  claim_report_dir(report_dir, dict(
-      seconds=seconds, num_seqs=num_seqs, clips=clips,
-      speed_batches=list(speed_batches), with_f0=with_f0,
-      nll_batches=nll_batches, speed_seconds=speed_seconds,
-      clip_seconds=clip_seconds))
-  from eval import comparison  # pylint: disable=g-import-not-at-top
-  models = available_models(pretrained_dir)
-  for name, (sub, _) in MODELS.items():
-    if name not in models:
-      log(f"note: pretrained/{sub} is not there; {name} is left out")
-  if not models:
-    raise comparison.CompareError(f"{pretrained_dir}: no pretrained models")
-  corpora = prepare_clips(work_dir, progress)
-  music = any(kind == "music" for _, kind in models.values())
-  data_dir = corpora["music" if music else "notes"]
+  claim_report_dir(report_dir, dict(settings, suite=suite_path))
+  from eval import suite  # pylint: disable=g-import-not-at-top
+  demo = suite.load(suite_path)
+  found = available_models(demo)
+  for run in demo.runs:
+    if run.name not in found:
+      log(f"note: {os.path.relpath(run.model_dir, ROOT)} is not there; "
+          f"{run.name} is left out")
+  if not found:
+    raise suite.SuiteError(f"{suite_path}: none of its models is there")
   # `overwrite` replaces only what a report writes (the marker stays).
-  return comparison.compare(
-      {n: d for n, (d, _) in models.items()}, data_dir, report_dir,
-      model_data={n: corpora[k] for n, (_, k) in models.items()
-                  if corpora[k] != data_dir},
-      seconds=seconds, num_seqs=num_seqs, clips=clips, seed=0,
-      clip_seconds=clip_seconds, nll_batches=nll_batches,
-      speed_batches=speed_batches, speed_seconds=speed_seconds,
-      with_f0=with_f0, progress=progress, title=TITLE, log=log,
-      overwrite=True)
+  return suite.run(
+      dataclasses.replace(demo, runs=tuple(r for r in demo.runs
+                                           if r.name in found)),
+      report_dir, work_dir, settings, overwrite=True, log=log)
+
+
+# The flags that replace the suite's settings: flag -> Settings field.
+SETTING_FLAGS = {"seconds": "seconds", "num_seqs": "num_seqs",
+                 "clips": "clips", "speed_batches": "speed_batches",
+                 "f0": "with_f0"}
 
 
 def main(argv: list[str]) -> int:
@@ -141,13 +137,15 @@ def main(argv: list[str]) -> int:
     return 2
   logging.set_verbosity(logging.WARNING)
   f = flags.FLAGS
+  settings: dict[str, Any] = {field: f[name].value for name, field
+                              in SETTING_FLAGS.items() if f[name].present}
+  if "speed_batches" in settings:
+    settings["speed_batches"] = tuple(cli.positive_ints(
+        settings["speed_batches"], "speed_batches"))
+  if f.long:
+    settings["seconds"] = 60.0
   report_dir = f.report_dir or os.path.join(f.work_dir, "report")
-  results = run_demo(f.work_dir, report_dir,
-                     seconds=60.0 if f.long else f.seconds,
-                     num_seqs=f.num_seqs, clips=f.clips,
-                     speed_batches=cli.positive_ints(f.speed_batches,
-                                                     "speed_batches"),
-                     with_f0=f.f0)
+  results = run_demo(f.work_dir, report_dir, **settings)
   print(comparison.summary_text(results))
   print(f"\nreport: {os.path.abspath(os.path.join(report_dir, 'index.html'))}")
   return 0
@@ -160,20 +158,26 @@ def define_flags() -> None:
   flags.DEFINE_string("report_dir", None, "Where the report goes (default "
                       "WORK_DIR/report). Remade on every run; a non-empty "
                       "folder that is no earlier demo report is refused.")
-  flags.DEFINE_float("seconds", 12.0, "Length of each long generation.")
+  flags.DEFINE_float("seconds", None, "Length of each long generation "
+                     "(default: the suite's).")
   flags.DEFINE_bool("long", False, "60 s generations (as the model cards).")
-  flags.DEFINE_integer("num_seqs", 2, "Generations per model.")
-  flags.DEFINE_integer("clips", 4, "Clips to reconstruct / continue.")
-  flags.DEFINE_string("speed_batches", "1,4", "Batch sizes of the speed "
-                      "sweep.")
+  flags.DEFINE_integer("num_seqs", None, "Generations per model (default: "
+                       "the suite's).")
+  flags.DEFINE_integer("clips", None, "Clips to reconstruct / continue "
+                       "(default: the suite's).")
+  flags.DEFINE_string("speed_batches", None, "Batch sizes of the speed "
+                      "sweep (default: the suite's).")
   flags.DEFINE_bool("f0", True, "pYIN f0 metrics (slow).")
 
 
 def run() -> None:
   """Console-script entry point."""
   from common import cli  # pylint: disable=g-import-not-at-top
+  from common import corpus  # pylint: disable=g-import-not-at-top
   from eval import comparison  # pylint: disable=g-import-not-at-top
-  cli.run(main, define_flags, __doc__, user_errors=comparison.USER_ERRORS)
+  from eval import suite  # pylint: disable=g-import-not-at-top
+  cli.run(main, define_flags, __doc__, user_errors=(
+      *comparison.USER_ERRORS, suite.SuiteError, corpus.PrepareError))
 
 
 if __name__ == "__main__":

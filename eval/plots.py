@@ -1,6 +1,7 @@
 """The report's figures as PNG files: an audio clip's waveform above its log-mel
-spectrogram, and line plots of per-model series (similarity versus lag, drift,
-speed versus batch size).
+spectrogram, and plots of per-model series (similarity versus lag, drift,
+speed versus batch size with the arithmetic limit and real time, NLL versus
+context length).
 
 Matplotlib draws with its Agg backend on `Figure` objects (no pyplot state);
 spectra come from librosa. Every PNG is written atomically (`common.files`).
@@ -9,7 +10,7 @@ spectra come from librosa. Every PNG is written atomically (`common.files`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 import librosa
@@ -37,14 +38,19 @@ class LinePlot(NamedTuple):
   log_y: bool = False
 
 
-LINE_PLOTS = (
-    LinePlot("similarity_vs_lag", "lags_s", "values", "lag (s)",
-             "chroma similarity (cosine)", log_base_x=10),
-    LinePlot("drift", "times_s", "drift_db", "time (s)",
-             "LTAS distance to first chunk (dB)"),
-    LinePlot("speed", "batch_sizes", "samples_per_second", "batch size",
-             "samples / second", log_base_x=2, log_y=True),
-)
+SIMILARITY = LinePlot("similarity_vs_lag", "lags_s", "values", "lag (s)",
+                      "chroma similarity (cosine)", log_base_x=10)
+DRIFT = LinePlot("drift", "times_s", "drift_db", "time (s)",
+                 "LTAS distance to first chunk (dB)")
+SPEED = LinePlot("speed", "batch_sizes", "samples_per_second", "batch size",
+                 "samples / second", log_base_x=2, log_y=True)
+
+# The report's summary figures, plots/<kind>.png (`summary_figures`).
+FIGURES = ("similarity_vs_lag", "drift", "speed", "context")
+
+# Where the context plot puts "whole file": this many times the longest
+# finite context, on its log x axis.
+WHOLE_FILE_FACTOR = 4.0
 
 
 # ----------------------------------------------------------------------------
@@ -205,14 +211,19 @@ def model_colours(models: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
   return colours
 
 
+def _pairs(data: Mapping[str, Any], x_key: str, y_key: str
+           ) -> tuple[list[float], list[float]]:
+  """(x, y) of two aligned lists of `data`, pairs with a None dropped."""
+  pairs = [(float(x), float(y)) for x, y in zip(data.get(x_key) or [],
+                                                data.get(y_key) or [])
+           if x is not None and y is not None]
+  return [x for x, _ in pairs], [y for _, y in pairs]
+
+
 def _series(model: Mapping[str, Any], spec: LinePlot
             ) -> tuple[list[float], list[float]]:
   """(x, y) of a model's plot, pairs with a missing value dropped."""
-  data = model["plots"].get(spec.kind) or {}
-  pairs = [(float(x), float(y)) for x, y in zip(data.get(spec.x_key) or [],
-                                                data.get(spec.y_key) or [])
-           if x is not None and y is not None]
-  return [x for x, _ in pairs], [y for _, y in pairs]
+  return _pairs(model["plots"].get(spec.kind) or {}, spec.x_key, spec.y_key)
 
 
 def _set_axes(ax: Any, spec: LinePlot, xs: list[float]) -> None:
@@ -230,27 +241,11 @@ def _set_axes(ax: Any, spec: LinePlot, xs: list[float]) -> None:
   ax.legend(fontsize=9, frameon=False, loc="best")
 
 
-def line_plot(models: Mapping[str, Mapping[str, Any]], spec: LinePlot,
-              path: str, horizontal: tuple[float, str] | None = None) -> bool:
-  """Writes one line per model that has data for `spec` to a PNG.
-
-  Args:
-    models: Normalised results["models"] (`eval.report.normalise`).
-    spec: What to plot.
-    path: PNG to write.
-    horizontal: (y, label) of a dotted reference line, e.g. real time.
-
-  Returns:
-    Whether anything was drawn (no file is written otherwise).
-  """
+def draw_lines(ax: Any, models: Mapping[str, Mapping[str, Any]],
+               spec: LinePlot) -> list[float]:
+  """Draws one line per model that has data for `spec` (real rows dashed
+  and thicker); returns every x drawn (empty: nothing drawn)."""
   colours = model_colours(models)
-  fig = _figure(6.4, 3.5)
-  ax = fig.add_subplot(111)
-  for side in ("top", "right"):
-    ax.spines[side].set_visible(False)
-  ax.grid(True, color="#e3e6ec", linewidth=0.8)
-  ax.set_axisbelow(True)
-  ax.tick_params(labelsize=9, colors=_TEXT)
   all_xs: list[float] = []
   for name, model in models.items():
     xs, ys = _series(model, spec)
@@ -262,16 +257,180 @@ def line_plot(models: Mapping[str, Mapping[str, Any]], spec: LinePlot,
             linewidth=2.4 if real else 1.7, color=colours[name],
             linestyle="--" if real else "-", label=name,
             zorder=3 if real else 2)
-  if not all_xs:
+  return all_xs
+
+
+def draw_line_plot(ax: Any, models: Mapping[str, Mapping[str, Any]],
+                   spec: LinePlot) -> bool:
+  """`draw_lines` with `spec`'s axes; whether anything was drawn."""
+  xs = draw_lines(ax, models, spec)
+  if not xs:
     return False
-  if horizontal is not None:
-    ax.axhline(horizontal[0], color="#9aa1ad", linewidth=1, linestyle=":")
-    ax.annotate(horizontal[1], xy=(0.01, horizontal[0]),
-                xycoords=("axes fraction", "data"), fontsize=8,
-                color="#6b7280", va="bottom")
   if spec.kind == "similarity_vs_lag":
     ax.axhline(0.0, color="#9aa1ad", linewidth=0.8)
-  _set_axes(ax, spec, all_xs)
+  _set_axes(ax, spec, xs)
+  return True
+
+
+def draw_speed(ax: Any, models: Mapping[str, Mapping[str, Any]],
+               sample_rate: int) -> bool:
+  """Samples/s against batch size per model (`SPEED`), each model's
+  arithmetic limit dashed in its colour, and real time for b streams
+  (b * sample rate, thin grey) over the batch sizes.
+
+  Args:
+    ax: Matplotlib axes.
+    models: Normalised results["models"]; plots["speed"] holds
+      "batch_sizes", "samples_per_second", optionally
+      "limit_samples_per_second" (None entries skipped) and "sample_rate"
+      (Hz; `sample_rate` if absent).
+    sample_rate: Hz of the report.
+
+  Returns:
+    Whether anything was drawn.
+  """
+  xs = draw_lines(ax, models, SPEED)
+  if not xs:
+    return False
+  colours = model_colours(models)
+  rates, limits = [], False
+  for name, model in models.items():
+    data = model["plots"].get("speed") or {}
+    if not _series(model, SPEED)[0]:
+      continue
+    rates.append(int(data.get("sample_rate") or sample_rate))
+    batch, limit = _pairs(data, "batch_sizes", "limit_samples_per_second")
+    if batch:
+      ax.plot(batch, limit, color=colours[name], linestyle="--",
+              linewidth=1.2, zorder=1)
+      limits = True
+  if limits:  # One legend entry for all the dashed lines.
+    ax.plot([], [], color="#6b7280", linestyle="--", linewidth=1.2,
+            label="arithmetic limit")
+  batch = sorted(set(xs))
+  for rate in dict.fromkeys(rates):
+    ax.plot(batch, [b * rate for b in batch], color="#9aa1ad",
+            linewidth=1.0, zorder=1,
+            label="real time (b streams)" if len(set(rates)) == 1
+            else f"real time at {rate} Hz (b streams)")
+  _set_axes(ax, SPEED, xs)
+  return True
+
+
+class ContextPoint(NamedTuple):
+  """One point of a model's NLL-against-context curve."""
+  seconds: float | None  # None: the whole file
+  nll_bits: float
+  low: float | None  # 95% interval, if known
+  high: float | None
+
+
+def _context_points(model: Mapping[str, Any]) -> list[ContextPoint]:
+  """A model's plots["context"] as points, those without an NLL dropped."""
+  data = model["plots"].get("context") or {}
+  seconds = list(data.get("context_seconds") or [])
+
+  def column(key: str) -> list[Any]:
+    values = list(data.get(key) or [])
+    return values + [None] * (len(seconds) - len(values))
+
+  return [ContextPoint(None if c is None else float(c), float(y), low, high)
+          for c, y, low, high in zip(seconds, column("nll_bits"),
+                                     column("low"), column("high"))
+          if y is not None]
+
+
+def _duration(seconds: float) -> str:
+  """"4 ms", "250 ms", "1 s", "4 s"."""
+  return f"{seconds * 1000:g} ms" if seconds < 1 else f"{seconds:g} s"
+
+
+def _draw_context_line(ax: Any, points: list[ContextPoint], whole_x: float,
+                       colour: str, label: str) -> None:
+  """One model's curve over the finite contexts with its interval shaded,
+  and its whole-file points as diamonds with error bars at whole_x (joined
+  to the curve by a dotted line)."""
+  curve = sorted((p for p in points if p.seconds is not None),
+                 key=lambda p: p.seconds or 0.0)
+  if curve:
+    ax.plot([p.seconds for p in curve], [p.nll_bits for p in curve],
+            marker="o", markersize=3.5, linewidth=1.7, color=colour,
+            label=label, zorder=2)
+    band = [p for p in curve if p.low is not None and p.high is not None]
+    if band:
+      ax.fill_between([p.seconds for p in band], [p.low for p in band],
+                      [p.high for p in band], color=colour, alpha=0.15,
+                      linewidth=0)
+  for whole in (p for p in points if p.seconds is None):
+    yerr = None
+    if whole.low is not None and whole.high is not None:
+      yerr = [[max(0.0, whole.nll_bits - whole.low)],
+              [max(0.0, whole.high - whole.nll_bits)]]
+    ax.errorbar([whole_x], [whole.nll_bits], yerr=yerr, marker="D",
+                markersize=5, color=colour, capsize=3, linewidth=1.2,
+                label=None if curve else label, zorder=3)
+    if curve:
+      ax.plot([curve[-1].seconds, whole_x], [curve[-1].nll_bits,
+                                             whole.nll_bits],
+              color=colour, linestyle=":", linewidth=1.0)
+
+
+def draw_context(ax: Any, models: Mapping[str, Mapping[str, Any]]) -> bool:
+  """NLL (bits/sample) against context c per model, log x axis.
+
+  One line per model over the finite contexts with its 95% interval shaded;
+  the whole-file point ("context_seconds" None) is a diamond with an error
+  bar `WHOLE_FILE_FACTOR` times right of the longest finite context, behind
+  a dashed separator, ticked "whole" (the whole file has no single length).
+
+  Args:
+    ax: Matplotlib axes.
+    models: Normalised results["models"]; plots["context"] holds
+      "context_seconds" (None = whole file), "nll_bits", "low", "high".
+
+  Returns:
+    Whether anything was drawn.
+  """
+  from matplotlib import ticker  # pylint: disable=g-import-not-at-top
+  points = {name: _context_points(model) for name, model in models.items()}
+  points = {name: p for name, p in points.items() if p}
+  if not points:
+    return False
+  finite = sorted({p.seconds for ps in points.values() for p in ps
+                   if p.seconds is not None})
+  has_whole = any(p.seconds is None for ps in points.values() for p in ps)
+  whole_x = finite[-1] * WHOLE_FILE_FACTOR if finite else 1.0
+  colours = model_colours(models)
+  for name, ps in points.items():
+    _draw_context_line(ax, ps, whole_x, colours[name], name)
+  if finite and has_whole:
+    ax.axvline(float(np.sqrt(finite[-1] * whole_x)), color="#c9cfdb",
+               linewidth=0.8, linestyle="--")
+  ax.set_xscale("log")
+  ax.xaxis.set_major_locator(ticker.FixedLocator(
+      finite + ([whole_x] if has_whole else [])))
+  ax.xaxis.set_minor_locator(ticker.NullLocator())
+  ax.xaxis.set_major_formatter(ticker.FixedFormatter(
+      [_duration(c) for c in finite] + (["whole"] if has_whole else [])))
+  ax.set_title("NLL against context", fontsize=10, color=_TEXT)
+  ax.set_xlabel("context c (log scale)", fontsize=10, color=_TEXT)
+  ax.set_ylabel("NLL (bits / sample)", fontsize=10, color=_TEXT)
+  ax.legend(fontsize=9, frameon=False, loc="best")
+  return True
+
+
+def _plot(path: str, draw: Callable[[Any], bool]) -> bool:
+  """Writes the PNG that `draw(ax)` draws on fresh axes (6.4 x 3.5 in);
+  writes nothing and returns False if it drew nothing."""
+  fig = _figure(6.4, 3.5)
+  ax = fig.add_subplot(111)
+  for side in ("top", "right"):
+    ax.spines[side].set_visible(False)
+  ax.grid(True, color="#e3e6ec", linewidth=0.8)
+  ax.set_axisbelow(True)
+  ax.tick_params(labelsize=9, colors=_TEXT)
+  if not draw(ax):
+    return False
   fig.tight_layout()
   _save(fig, path)
   return True
@@ -279,16 +438,26 @@ def line_plot(models: Mapping[str, Mapping[str, Any]], spec: LinePlot,
 
 def summary_figures(models: Mapping[str, Mapping[str, Any]], report_dir: str,
                     sample_rate: int) -> dict[str, str]:
-  """Draws each of LINE_PLOTS that has data into report_dir/plots/.
+  """Draws each of FIGURES that has data into report_dir/plots/<kind>.png.
+
+  Args:
+    models: Normalised results["models"].
+    report_dir: The report folder.
+    sample_rate: Hz of the report (real time, when a model's speed data
+      does not give its own).
 
   Returns:
     {kind: png path relative to report_dir} of the plots drawn.
   """
+  drawers: dict[str, Callable[[Any], bool]] = {
+      "similarity_vs_lag": lambda ax: draw_line_plot(ax, models, SIMILARITY),
+      "drift": lambda ax: draw_line_plot(ax, models, DRIFT),
+      "speed": lambda ax: draw_speed(ax, models, sample_rate),
+      "context": lambda ax: draw_context(ax, models),
+  }
   figures = {}
-  for spec in LINE_PLOTS:
-    rel = f"plots/{spec.kind}.png"
-    real_time = ((sample_rate, f"real time ({sample_rate} Hz)")
-                 if spec.kind == "speed" else None)
-    if line_plot(models, spec, os.path.join(report_dir, rel), real_time):
-      figures[spec.kind] = rel
+  for kind in FIGURES:
+    rel = f"plots/{kind}.png"
+    if _plot(os.path.join(report_dir, rel), drawers[kind]):
+      figures[kind] = rel
   return figures

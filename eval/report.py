@@ -14,15 +14,19 @@ Files written (all atomically: temporary file + rename)
 * `metrics.json`: the machine-readable summary (`eval.results.metrics_json`).
 * `results.json`: the normalised results dict (re-render with
   `write_report(dir, json.load(open(dir + "/results.json")))`).
-* `report.md`: headline table (best in bold), notes, full metric list.
+* `report.md`: headline table (best in bold), the likelihood protocol and
+  published anchors, notes, full metric list, how to read each metric.
 * `index.html`: one static page, inline CSS, no scripts, nothing external;
   sections Summary, Likelihood, Reconstructions, Long generations,
   Coherence, Speed, Settings. Every value is HTML-escaped (a model named
   `<script>` shows as text). Best values (per metric, by its "better"
   direction, among non-"real" rows, only when at least two rows have a
-  value) are highlighted and starred. Every audio entry gets a player
-  (`preload="none"`) and a waveform + log-mel PNG in `plots/audio/`.
-* `plots/*.png`: similarity vs lag, drift, speed vs batch size.
+  value) are highlighted and starred; results["anchors"] (published NLLs,
+  `eval.anchors`) are context rows of the Likelihood section, never ranked.
+  Every audio entry gets a player (`preload="none"`) and a waveform +
+  log-mel PNG in `plots/audio/`.
+* `plots/*.png`: similarity vs lag, drift, speed vs batch size, NLL vs
+  context (`eval.plots.FIGURES`).
 
 `check_links(report_dir)` lists every href/src of index.html that does not
 resolve to a file inside the report folder (or points outside it).
@@ -40,6 +44,7 @@ from typing import Any
 import jinja2
 
 from common import files
+from eval import anchors as anchors_lib
 from eval import plots
 # Re-exported: the names callers know as `eval.report.*`.
 from eval.catalogue import GROUPS, HEADLINE, metric_info
@@ -213,6 +218,36 @@ def _flatten(prefix: str, value: Any, out: list[tuple[str, str]]) -> None:
     out.append((prefix, "\u2014" if value is None else str(value)))
 
 
+def _protocols(results: Results) -> list[str]:
+  """The likelihood protocol, once: results["settings"]["likelihood_protocol"]
+  or else each distinct info["likelihood"]["protocol"] of the rows."""
+  given = results["settings"].get("likelihood_protocol")
+  if given:
+    return [str(given)]
+  sentences = []
+  for model in results["models"].values():
+    likelihood = model["info"].get("likelihood")
+    if isinstance(likelihood, dict) and likelihood.get("protocol"):
+      sentences.append(str(likelihood["protocol"]))
+  return list(dict.fromkeys(sentences))
+
+
+def _anchor_table(results: Results) -> dict[str, Any] | None:
+  """The models' NLL (never starred here) above the published anchors
+  (`eval.anchors`); None without anchors."""
+  if not results["anchors"]:
+    return None
+  key = "nll_bits_per_sample"
+  models = [{"name": name, "family": model["family"],
+             "cell": _cell(model, key, False)}
+            for name, model in results["models"].items()
+            if model["metrics"].get(key) is not None]
+  anchors = [dict(anchor, text=fmt(anchor["nll_bits_per_sample"]))
+             for anchor in results["anchors"]]
+  return {"info": results["metric_info"].get(key) or metric_info(key),
+          "models": models, "anchors": anchors, "caveat": anchors_lib.CAVEAT}
+
+
 def _settings_columns(settings: Mapping[str, Any]
                       ) -> list[list[tuple[str, str]]]:
   """The flattened settings in two halves (two side-by-side tables)."""
@@ -228,7 +263,7 @@ def _page_view(results: Results, images: Mapping[str, str],
   sample_rate = int(results["settings"].get("sample_rate") or 16000)
   tables = {"all": _metric_table(results, tuple(GROUPS))}
   for name, groups in (("likelihood", ("likelihood",)),
-                       ("reconstruction", ("reconstruction",)),
+                       ("reconstruction", ("reconstruction", "continuation")),
                        ("coherence", ("coherence", "distribution")),
                        ("speed", ("speed",))):
     tables[name] = _metric_table(results, groups)
@@ -239,6 +274,7 @@ def _page_view(results: Results, images: Mapping[str, str],
       "title": results["title"], "created": results["created"],
       "num_rows": len(results["models"]), "sample_rate": sample_rate,
       "sections": SECTIONS, "headline": _headline(results), "notes": notes,
+      "protocols": _protocols(results), "anchors": _anchor_table(results),
       "tables": tables, "legend": list(results["metric_info"].items()),
       "reconstructions": _paired_grid(results, images, "originals",
                                       "reconstructions", "Original",
@@ -246,8 +282,7 @@ def _page_view(results: Results, images: Mapping[str, str],
       "continuations": _paired_grid(results, images, "prompts",
                                     "continuations", "Prompt", max_audio),
       "generations": _generation_columns(results, images, max_audio),
-      "figures": {spec.kind: figures.get(spec.kind)
-                  for spec in plots.LINE_PLOTS},
+      "figures": {kind: figures.get(kind) for kind in plots.FIGURES},
       "settings": _settings_columns(results["settings"]),
       "range_db": f"{abs(plots.SPECTROGRAM_RANGE_DB[0]):.0f}",
       "top_khz": sample_rate // 2000,
@@ -307,6 +342,25 @@ def _md_head(key: str, info: Mapping[str, Any]) -> str:
   return f"{info['label']}{_unit(info)}{_arrow(info['better'])}"
 
 
+def _md_anchors(results: Results) -> dict[str, Any] | None:
+  """The models' NLL above the published anchors, as Markdown rows (no
+  bold: never ranked); None without anchors."""
+  table = _anchor_table(results)
+  if table is None:
+    return None
+  rows = [[_md(row["name"]), _md(row["cell"]["text"] + (
+      f" [{row['cell']['ci'][0]}, {row['cell']['ci'][1]}]"
+      if row["cell"]["ci"] else "")), "this report's test files",
+           "measured here"] for row in table["models"]]
+  rows += [[_md(f"{a['model']} (published)"), _md(a["text"]),
+            _md(f"{a['dataset']}, {a['quantization']}"),
+            _md(a["source"] + (f"; {a['note']}" if a["note"] else ""))]
+           for a in table["anchors"]]
+  return {"head": ["Model", _md_head("nll_bits_per_sample", table["info"]),
+                   "Data", "Source"],
+          "rows": rows, "caveat": table["caveat"]}
+
+
 def _markdown_view(results: Results) -> dict[str, Any]:
   """Everything templates/report.md.j2 shows, as plain data."""
   info, models = results["metric_info"], results["models"]
@@ -327,9 +381,12 @@ def _markdown_view(results: Results) -> dict[str, Any]:
         "rows": [[_md(f"{_md_head(k, info[k])} (`{k}`)")] + [
             _md(_md_value(results, name, k, best[k], False))
             for name in models] for k in info]}
+  reading = [(_md_head(k, info[k]), k, info[k]["read"] or info[k]["help"])
+             for k in info]
   return {"title": results["title"], "created": results["created"],
           "headline": headline, "notes": all_notes(results),
-          "all_metrics": all_metrics}
+          "protocols": _protocols(results), "anchors": _md_anchors(results),
+          "all_metrics": all_metrics, "reading": reading}
 
 
 def render_markdown(results: Results) -> str:

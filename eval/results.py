@@ -14,6 +14,8 @@ The results dict
       "notes": [str],                    # report-level notes (Summary section)
       "settings": {                      # anything; rendered flattened
         "seed": int, "seconds": float, "sample_rate": int, ...,
+        "likelihood_protocol": str,      # optional: one sentence, shown
+                                         # under the Likelihood heading
         "versions": {"python": .., "numpy": .., "tensorflow": .., ...},
         "machine": {"cpu_count": .., "platform": .., ...},
       },                                 # `environment()` returns the last two
@@ -21,8 +23,10 @@ The results dict
         NAME: {                          # except that "real" rows come first
           "family": "samplernn" | "wavenet" | "real" | "folder",
           "description": str,            # optional, one line
-          "info": {"num_files": int, "total_seconds": float, ...},  # optional
-          "metrics": {KEY: float | None},  # None / NaN / inf render as "—"
+          "info": {"num_files": int, "total_seconds": float, ...,  # optional
+                   "likelihood": {"protocol": str, ...}},  # (eval.likelihood)
+          "metrics": {KEY: float | int | None},  # None / NaN / inf render
+                                         # as "—"; ints (counts) stay ints
           "ci": {KEY: [low, high]},      # optional 95% CI of metrics[KEY]
           "audio": {                     # lists of entries; entry = path str
                                          # or {"path": str, "label": str}
@@ -36,15 +40,22 @@ The results dict
           "plots": {                     # all optional; None values allowed
             "similarity_vs_lag": {"lags_s": [..], "values": [..]},
             "drift": {"times_s": [..], "drift_db": [..]},
-            "speed": {"batch_sizes": [..], "samples_per_second": [..]},
+            "speed": {"batch_sizes": [..], "samples_per_second": [..],
+                      "limit_samples_per_second": [..],  # arithmetic limit
+                      "sample_rate": int},               # of the model
+            "context": {"context_seconds": [.., None],  # None: whole file
+                        "nll_bits": [..], "low": [..], "high": [..]},
           },
           "notes": [str],
         },
       },
       "metric_info": {KEY: {"label": str, "unit": str,
                             "better": "lower" | "higher" | None,
-                            "help": str, "group": str}},
-    }
+                            "help": str, "read": str, "group": str}},
+      "anchors": [{"source": str, "dataset": str, "quantization": str,
+                   "model": str, "nll_bits_per_sample": float,
+                   "note": str}],  # optional: published NLLs shown as
+    }                              # context (`eval.anchors`), never ranked
 
 Audio paths are relative to the report folder (use "/" separators). An
 absolute path outside the report folder is copied into
@@ -62,7 +73,7 @@ metrics.json (`metrics_json`)
     {"title", "created", "settings", "versions", "machine",
      "families": {NAME: family}, "info": {NAME: info},
      "metrics": {NAME: {KEY: number | null, KEY + "_ci": [low, high], ...}},
-     "metric_info", "notes"}
+     "metric_info", "anchors", "notes"}
 
 NaN is written as null.
 """
@@ -82,6 +93,7 @@ from typing import Any
 import numpy as np
 
 from common import files
+from eval import anchors as anchors_lib
 from eval import catalogue
 from eval.catalogue import metric_info
 from eval.links import inside
@@ -206,11 +218,19 @@ def _plot_series(data: dict[str, Any]) -> dict[str, Any]:
           for key, value in data.items()}
 
 
+def _metric_value(value: Any) -> int | float | None:
+  """A metric as a number: counts (ints) stay ints, the rest
+  `finite_number`."""
+  if isinstance(value, int) and not isinstance(value, bool):
+    return value
+  return finite_number(value)
+
+
 def _model(name: str, model: dict[str, Any], report_dir: str | None,
            taken: set[str]) -> dict[str, Any]:
   """One normalised row of results["models"]."""
   notes = [str(n) for n in (model.get("notes") or [])]
-  metrics = {key: finite_number(value)
+  metrics = {key: _metric_value(value)
              for key, value in (model.get("metrics") or {}).items()
              if not key.endswith("_ci")}
   cis = {key: [float(value[0]), float(value[1])]
@@ -227,6 +247,21 @@ def _model(name: str, model: dict[str, Any], report_dir: str | None,
           "info": dict(model.get("info") or {}),
           "metrics": metrics, "ci": cis, "audio": audio, "plots": plot_data,
           "notes": notes}
+
+
+def _anchors(entries: Any) -> list[dict[str, Any]]:
+  """results["anchors"] with the fields of `eval.anchors.Anchor` only (text
+  fields as strings, the NLL as a finite number or None); non-dicts
+  dropped."""
+  out = []
+  for entry in entries if isinstance(entries, list) else []:
+    if isinstance(entry, dict):
+      row: dict[str, Any] = {field: str(entry.get(field) or "")
+                             for field in anchors_lib.Anchor._fields}
+      row["nll_bits_per_sample"] = finite_number(
+          entry.get("nll_bits_per_sample"))
+      out.append(row)
+  return out
 
 
 def _notes(*extras: Any) -> list[str]:
@@ -263,6 +298,7 @@ def normalise(results: Mapping[str, Any] | None, report_dir: str | None = None,
       "models": {name: _model(name, models[name] or {}, report_dir, taken)
                  for name in order},
       "metric_info": {},
+      "anchors": _anchors(results.get("anchors")),
   }
   present = list(dict.fromkeys(key for model in out["models"].values()
                                for key in model["metrics"]))
@@ -298,7 +334,10 @@ def best_models(results: Results, key: str) -> set[str]:
 
 
 def fmt(value: Any) -> str:
-  """A number for people: "—" for missing, ~3-4 significant digits."""
+  """A number for people: "—" for missing, an int with thousands
+  separators (a count), else ~3-4 significant digits."""
+  if isinstance(value, int) and not isinstance(value, bool):
+    return f"{value:,}"
   value = finite_number(value)
   if value is None:
     return "\u2014"
@@ -344,5 +383,6 @@ def metrics_json(results: Results) -> dict[str, Any]:
       "info": {n: m["info"] for n, m in results["models"].items()},
       "metrics": flat,
       "metric_info": results["metric_info"],
+      "anchors": results["anchors"],
       "notes": all_notes(results),
   }

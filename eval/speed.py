@@ -13,11 +13,12 @@ one. Generation is timed through the one generator interface
 zero embeddings). For every batch size it reports aggregate and per-stream
 samples/s, the real-time factor (generated seconds per wall-clock second,
 per stream), the time to the first block (the first block `stream` yields,
-the generator's start included), the process's peak memory, the FLOPs per
+the generator's start included), the peak resident memory while that batch
+size was timed and how much it rose (`eval.memory`), the FLOPs per
 generated sample and the arithmetic limit (`common.timing.arithmetic_limit`:
 the machine's float32 rate on the matrix shapes the family's generator
 multiplies by, over the FLOPs per sample) and the fraction of it reached.
-Every figure is the median of `--repeats` runs after one warm-up run that
+Every time is the median of `--repeats` runs after one warm-up run that
 compiles the graphs. `--train` times training instead: optimizer steps on
 TBPTT windows of random codes, exactly as `common.trainer` runs them, at the
 preset's batch size (or the first of `--batch_sizes` given explicitly).

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import resource
 import statistics
 import sys
 import time
@@ -23,6 +22,7 @@ from common import config as config_lib
 from common import family as family_lib
 from common import generator as generator_lib
 from common import timing
+from eval import memory
 from eval import models as models_lib
 
 # The preset timed when a family is named without --config.
@@ -32,11 +32,6 @@ DEFAULT_TRAIN_PRESET = "small"
 
 class SpeedError(ValueError):
   """A user error of the speed command (one line)."""
-
-
-def peak_rss_mb() -> float:
-  """Peak resident memory of this process so far, in MB."""
-  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def timing_request(gen: generator_lib.Generator, batch_size: int,
@@ -76,7 +71,9 @@ def time_generation(gen: generator_lib.Generator, batch_size: int,
   Returns:
     dict(batch_size, num_samples, samples_per_second (aggregate),
     samples_per_second_per_stream, real_time_factor, first_block_seconds
-    (until `stream` yields its first block), seconds, peak_rss_mb).
+    (until `stream` yields its first block), seconds, and the resident
+    memory of this call, warm-up included (`eval.memory.PeakRSS.figures`:
+    peak_rss_mb, rss_increase_mb, peak_rss_per_section)).
   """
   num_samples = whole_blocks(gen, num_samples)
   request = timing_request(gen, batch_size, num_samples, seed)
@@ -90,8 +87,9 @@ def time_generation(gen: generator_lib.Generator, batch_size: int,
     seconds = time.perf_counter() - start
     return seconds, seconds if first is None else first
 
-  run(whole_blocks(gen, warmup_samples or num_samples))
-  runs = [run(num_samples) for _ in range(repeats)]
+  with memory.PeakRSS() as usage:
+    run(whole_blocks(gen, warmup_samples or num_samples))
+    runs = [run(num_samples) for _ in range(repeats)]
   seconds = statistics.median(r[0] for r in runs)
   first = statistics.median(r[1] for r in runs)
   per_stream = num_samples / seconds
@@ -100,7 +98,7 @@ def time_generation(gen: generator_lib.Generator, batch_size: int,
               samples_per_second_per_stream=round(per_stream, 1),
               real_time_factor=round(per_stream / gen.sample_rate, 4),
               first_block_seconds=round(first, 4), seconds=round(seconds, 4),
-              peak_rss_mb=round(peak_rss_mb(), 1))
+              **usage.figures(), peak_rss_per_section=usage.per_section)
 
 
 def arithmetic_limit(loaded: models_lib.LoadedModel,
@@ -114,8 +112,10 @@ def arithmetic_limit(loaded: models_lib.LoadedModel,
 def sweep(loaded: models_lib.LoadedModel, batch_sizes: Sequence[int] = (1, 4,
                                                                         16),
           seconds: float = 1.0, repeats: int = 3) -> list[dict[str, Any]]:
-  """Speed over batch sizes, with the FLOP count and the arithmetic limit
-  (measured at each batch size)."""
+  """Speed over batch sizes (`time_generation` rows), with the FLOP count
+  and the arithmetic limit measured at each batch size
+  (`limit_samples_per_second`, all sequences together like
+  `samples_per_second`)."""
   flops = loaded.flops_per_sample()
   rows = []
   for batch_size in batch_sizes:
@@ -173,7 +173,8 @@ def naive_speed(gen: generator_lib.Generator, batch_size: int,
 def format_table(rows: Sequence[dict[str, Any]]) -> str:
   """The sweep's rows as a plain-text table."""
   head = (f"{'batch':>5} {'samples/s':>11} {'per stream':>11} {'RTF':>7} "
-          f"{'first block':>11} {'limit':>9} {'of limit':>8} {'peak MB':>8}")
+          f"{'first block':>11} {'limit':>9} {'of limit':>8} {'peak MB':>8} "
+          f"{'+MB':>6}")
   lines = [head]
   for r in rows:
     lines.append(
@@ -181,7 +182,8 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
         f"{r['samples_per_second_per_stream']:>11,.0f} "
         f"{r['real_time_factor']:>7.3f} {r['first_block_seconds']:>10.3f}s "
         f"{r['limit_samples_per_second']:>9,.0f} "
-        f"{100 * r['fraction_of_limit']:>7.1f}% {r['peak_rss_mb']:>8.0f}")
+        f"{100 * r['fraction_of_limit']:>7.1f}% {r['peak_rss_mb']:>8.0f} "
+        f"{r['rss_increase_mb']:>6.0f}")
   return "\n".join(lines)
 
 
@@ -197,7 +199,8 @@ def generation_speed(loaded: models_lib.LoadedModel,
       rate = naive_speed(naive_gen, row["batch_size"], repeats)
       row["naive_samples_per_second"] = round(rate, 2)
       row["speedup_over_naive"] = round(row["samples_per_second"] / rate, 1)
-  return dict(model=loaded.name, family=loaded.family.name, rows=rows,
+  return dict(model=loaded.name, family=loaded.family.name,
+              sample_rate=loaded.sample_rate, rows=rows,
               environment=environment(), command=" ".join(sys.argv))
 
 

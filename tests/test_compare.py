@@ -2,6 +2,7 @@
 tiny trained models."""
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -34,6 +35,14 @@ def _train(family, preset, data_dir, model_dir, steps=4):
   trainer.train(cfg, data_dir, model_dir, family_lib.get(family).build_model,
                 progress=False, log=lambda *_: None)
   return model_dir
+
+
+# Short everything; the test files are 1-1.6 s long, scored from 0.25 s.
+SETTINGS = comparison.Settings(
+    seconds=1.2, num_seqs=2, clips=2, clip_seconds=1.0, prime_seconds=0.25,
+    warmup_seconds=0.25, contexts=(0.004, 0.016, None), speed_batches=(1, 2),
+    speed_seconds=0.05, progress=False)
+WARMUP = 4000  # samples: 0.25 s at 16 kHz
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +78,8 @@ def compared(tiny_models, prepared_corpus, tmp_path_factory):
     patch.setattr(scoring, "score", recording_score)
     patch.setattr(threading.Thread, "start", recording_start)
     results = comparison.compare(
-        tiny_models, prepared_corpus, report_dir, seconds=1.2, num_seqs=2,
-        clips=2, clip_seconds=1.0, prime_seconds=0.25, speed_batches=(1, 2),
-        speed_seconds=0.05, progress=False, log=lambda *_: None)
+        tiny_models, prepared_corpus, report_dir, settings=SETTINGS,
+        log=lambda *_: None)
   return types.SimpleNamespace(report_dir=report_dir, results=results,
                                scored=scored, threads_started=started)
 
@@ -87,7 +95,9 @@ def test_report_files_exist_and_links_resolve(compared):
 
 
 def _test_codes(data_dir):
-  return np.concatenate([c for _, c in data_lib.read_files(data_dir, "test")])
+  """The scored test codes: every test file from the warm-up on."""
+  return np.concatenate([c[WARMUP:] for _, c in
+                         data_lib.read_files(data_dir, "test")])
 
 
 def _log2_bin_widths_16bit(kind, q_levels):
@@ -110,7 +120,7 @@ def test_metrics_are_finite_and_match_independent_counts(compared,
   test_codes = _test_codes(prepared_corpus)
   cfg = data_lib.manifest(prepared_corpus)["settings"]
   log2_widths = _log2_bin_widths_16bit(cfg["quantization"], cfg["q_levels"])
-  # Order-0 entropy of the test codes, counted here.
+  # Order-0 entropy of the scored test codes, counted here.
   counts = np.bincount(test_codes, minlength=cfg["q_levels"])
   p = counts[counts > 0] / test_codes.size
   assert metrics["real"]["order0_entropy_bits"] == pytest.approx(
@@ -149,12 +159,42 @@ def _srnn_with_output_bias(model_dir, bias):
   return loaded
 
 
+def test_every_model_is_scored_on_the_same_samples(compared,
+                                                  prepared_corpus):
+  metrics = json.load(open(os.path.join(compared.report_dir,
+                                        "metrics.json")))
+  names = ("srnn", "wn_ae", "wn_uncond")
+  test = data_lib.read_files(prepared_corpus, "test")
+  expected = [dict(key=e["key"], first_sample=WARMUP,
+                   samples=len(c) - WARMUP) for e, c in test]
+  for name in names:
+    row, info = metrics["metrics"][name], metrics["info"][name]["likelihood"]
+    assert row["nll_samples"] == sum(len(c) - WARMUP for _, c in test)
+    assert row["nll_files"] == len(test)
+    assert [{k: f[k] for k in ("key", "first_sample", "samples")}
+            for f in info["files"]] == expected
+    # Each file's NLL, pooled, is the headline.
+    pooled = sum(f["nll_bits"] * f["samples"] for f in info["files"])
+    assert pooled / row["nll_samples"] == pytest.approx(
+        row["nll_bits_per_sample"], rel=1e-9)
+    low, high = row["nll_bits_per_sample_ci"]
+    assert low <= row["nll_bits_per_sample"] <= high
+    # The curve: the same samples at every context, whole file last.
+    assert [p["context_seconds"] for p in info["context"]] == [
+        0.004, 0.016, None]
+    assert {p["samples"] for p in info["context"]} == {row["nll_samples"]}
+    assert info["context"][-1]["nll_bits"] == row["nll_bits_per_sample"]
+  assert "same samples" in metrics["settings"]["likelihood_protocol"]
+
+
 def test_likelihood_of_a_known_model(tiny_models, prepared_corpus):
   # Uniform logits: exactly log2(256) = 8 bits on any data.
+  test = data_lib.read_files(prepared_corpus, "test")
   test_codes = _test_codes(prepared_corpus)
   cfg = data_lib.manifest(prepared_corpus)["settings"]
+  protocol = comparison.protocol_of(SETTINGS)
   uniform = _srnn_with_output_bias(tiny_models["srnn"], 0.0)
-  result = comparison.likelihood(uniform, prepared_corpus, 0, test_codes)
+  result = comparison.likelihood(uniform, test, protocol)["metrics"]
   assert result["nll_bits_per_sample"] == pytest.approx(8.0, abs=1e-5)
   assert result["nll_nats_per_sample"] == pytest.approx(8.0 * np.log(2.0),
                                                         abs=1e-5)
@@ -164,7 +204,7 @@ def test_likelihood_of_a_known_model(tiny_models, prepared_corpus):
   # NaN logits: refused, naming the model.
   broken = _srnn_with_output_bias(tiny_models["srnn"], np.nan)
   with pytest.raises(comparison.CompareError, match="known.*NLL is nan"):
-    comparison.likelihood(broken, prepared_corpus, 0, test_codes)
+    comparison.likelihood(broken, test, protocol)
 
 
 def test_audio_of_every_kind_is_saved(compared):
@@ -181,9 +221,8 @@ def test_same_seed_same_numbers(compared, tiny_models, prepared_corpus,
   first = compared.results
   models = {"srnn": tiny_models["srnn"]}
   again = comparison.compare(
-      models, prepared_corpus, str(tmp_path), seconds=1.2, num_seqs=2,
-      clips=2, clip_seconds=1.0, prime_seconds=0.25, speed_batches=(1,),
-      speed_seconds=0.05, progress=False, log=lambda *_: None)
+      models, prepared_corpus, str(tmp_path), settings=dataclasses.replace(
+          SETTINGS, speed_batches=(1,)), log=lambda *_: None)
   for key in ("nll_bits_per_sample", "fd_logmel", "continuation_lsd_db"):
     assert again["models"]["srnn"]["metrics"][key] == pytest.approx(
         first["models"]["srnn"]["metrics"][key], rel=1e-6), key
@@ -194,7 +233,7 @@ def test_existing_report_is_not_overwritten(compared, tiny_models,
   report_dir = compared.report_dir
   with pytest.raises(FileExistsError):
     comparison.compare({"srnn": tiny_models["srnn"]}, prepared_corpus,
-                    report_dir, progress=False, log=lambda *_: None)
+                       report_dir, settings=SETTINGS, log=lambda *_: None)
 
 
 def test_bad_model_dir_is_one_clear_error(prepared_corpus, tmp_path):
@@ -252,3 +291,23 @@ def test_speed_sweep_reports_the_families_arithmetic_limit(tiny_models,
         10.0e9 / row["flops_per_sample"], rel=1e-3)
     assert 0 < row["first_block_seconds"] <= row["seconds"]
     assert row["peak_rss_mb"] > 0
+
+
+def test_clips_of_a_models_own_corpus_are_named_apart():
+  # The originals of every corpus share one folder and are paired with
+  # reconstructions by name: two corpora with equal file names must not
+  # write to the same original.
+  chosen = [({"key": "a/note.wav"}, None), ({"key": "b/note.wav"}, None)]
+  main = comparison._clip_stems(chosen, "/data/main", own_corpus=False)
+  one = comparison._clip_stems(chosen, "/x/notes", own_corpus=True)
+  two = comparison._clip_stems(chosen, "/y/notes", own_corpus=True)
+  assert main == ["clip0_note", "clip1_note"]
+  assert len(set(main) | set(one) | set(two)) == 6
+  assert all(stem.startswith("notes-") for stem in one + two)
+
+
+def test_each_models_memory_is_its_own_run(compared):
+  metrics = compared.results["models"]
+  for name in ("srnn", "wn_ae", "wn_uncond"):
+    row = metrics[name]["metrics"]
+    assert row["peak_rss_mb"] >= row["rss_increase_mb"] >= 0, name

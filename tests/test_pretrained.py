@@ -14,10 +14,12 @@ from eval import models as models_lib
 from eval import report
 
 SHIPPED = demo.available_models()
+SUITE_MODELS = sorted(run.name for run in demo.load_suite().runs)
+CLIPS = os.path.join(demo.ROOT, "pretrained", "clips")
 
 
 def test_all_three_models_are_shipped():
-  assert set(SHIPPED) == set(demo.MODELS)
+  assert set(SHIPPED) == set(SUITE_MODELS)
 
 
 def test_shipped_weights_are_small():
@@ -28,7 +30,7 @@ def test_shipped_weights_are_small():
   assert total < 40 * 2**20
 
 
-@pytest.mark.parametrize("name", sorted(demo.MODELS))
+@pytest.mark.parametrize("name", SUITE_MODELS)
 def test_model_loads_and_matches_its_data_settings(name):
   model_dir, _ = SHIPPED[name]
   loaded = models_lib.load(model_dir, name)
@@ -62,7 +64,7 @@ def test_note_clips_are_held_out_from_the_autoencoders_training():
   from pretrained.recipes import notes  # pylint: disable=g-import-not-at-top
   settings = files.read_json(os.path.join(SHIPPED["wavenet_autoencoder"][0],
                                           "data_settings.json"))
-  clips = sorted(n for n in os.listdir(os.path.join(demo.CLIPS, "notes"))
+  clips = sorted(n for n in os.listdir(os.path.join(CLIPS, "notes"))
                  if n.endswith(".flac"))
   assert clips == sorted(notes.note_filename(*job, ext=".flac")
                          for job in notes.CLIP_NOTES)
@@ -90,7 +92,7 @@ def autoencoder():
 
 def _note(name, loaded, seconds=1.0):
   from common import audio as audio_io  # pylint: disable=g-import-not-at-top
-  path = os.path.join(demo.CLIPS, "notes", name + ".flac")
+  path = os.path.join(CLIPS, "notes", name + ".flac")
   return audio_io.load(path, loaded.sample_rate)[:int(seconds *
                                                       loaded.sample_rate)]
 
@@ -135,12 +137,13 @@ def test_demo_shortened_end_to_end(tmp_path):
   results = demo.run_demo(str(tmp_path / "work"), str(tmp_path / "report"),
                           seconds=1.0, num_seqs=1, clips=1, clip_seconds=1.0,
                           speed_batches=(1,), speed_seconds=0.1,
-                          nll_batches=1, with_f0=False, progress=False,
-                          log=lambda *_: None)
+                          score_seconds=0.25, curve_seconds=0.25,
+                          contexts=(0.016, None), with_f0=False,
+                          progress=False, log=lambda *_: None)
   report_dir = tmp_path / "report"
   assert report.check_links(str(report_dir)) == []
   metrics = json.load(open(report_dir / "metrics.json"))["metrics"]
-  assert set(metrics) == {"real", *demo.MODELS}
-  for name in demo.MODELS:
+  assert set(metrics) == {"real", *SUITE_MODELS}
+  for name in SUITE_MODELS:
     assert metrics[name]["nll_bits_per_sample"] > 0
   assert results["models"]["samplernn"]["audio"]["generations"]

@@ -1,11 +1,14 @@
-"""Tests of common.timing."""
+"""Tests of common.timing and of eval.throughput's sweep rows."""
 
 import types
 
+import numpy as np
 import pytest
 
 import flop_count
+from common import generator as generator_lib
 from common import timing
+from eval import throughput
 
 
 def test_median_seconds_runs_warmup_then_repeats():
@@ -42,3 +45,50 @@ def test_matmul_rate_is_counted_flops_over_the_median_time(monkeypatch):
     run_flops = {end - start for start, end in zip(marks[::2], marks[1::2])}
     assert len(run_flops) == 1 and run_flops != {0.0}  # every run the same
     assert rate == pytest.approx(run_flops.pop() / 0.5 / 1e9, rel=1e-12)
+
+
+MB_PER_SEQUENCE = 100
+# Measured on Linux 6.18: each row's increase is within 0.3 MB of
+# MB_PER_SEQUENCE x batch size (see tests/test_memory.py for the slack).
+SLACK_MB = 5.0
+
+
+class _MemoryHungryGenerator(generator_lib.Generator):
+  """Zeros; each block holds `MB_PER_SEQUENCE` MB per sequence while it is
+  made, so generating batch b peaks near b x that above its start."""
+  sample_rate = 1000
+  q_levels = 256
+  quantization = "linear"
+  block_samples = 100
+
+  def start(self, request):
+    return generator_lib.State(position=0, seeds=request.seeds,
+                               temperatures=request.temperatures, tensors=())
+
+  def next_block(self, state, num_samples, embeddings=None):
+    work = np.ones(state.num_seqs * MB_PER_SEQUENCE * 2**20 // 8)
+    assert work[-1] == 1.0  # resident (ones, not empty)
+    return (np.zeros([state.num_seqs, num_samples], np.int32),
+            state.replace(position=state.position + num_samples))
+
+
+def test_sweep_rows_have_their_own_peak_memory_and_limit(monkeypatch):
+  # The larger batch first: with the process's cumulative peak (ru_maxrss)
+  # the batch-1 row would report batch 3's 300 MB.
+  monkeypatch.setattr(timing, "matmul_gflops",
+                      lambda shapes, batch_size, **kwargs: 2.0 * batch_size)
+  family = types.SimpleNamespace(step_matmuls=lambda config: [(8, 8)],
+                                 flops_per_sample=lambda config: 1e6)
+  loaded = types.SimpleNamespace(
+      generator=_MemoryHungryGenerator(), sample_rate=1000, config={},
+      family=family, flops_per_sample=lambda: 1e6)
+  rows = throughput.sweep(loaded, (3, 1), seconds=0.2, repeats=1)
+  by_batch = {row["batch_size"]: row for row in rows}
+  assert (by_batch[1]["peak_rss_mb"] < by_batch[3]["peak_rss_mb"]
+          - 2 * MB_PER_SEQUENCE + SLACK_MB)
+  for batch_size, row in by_batch.items():
+    assert row["peak_rss_per_section"]
+    assert row["rss_increase_mb"] == pytest.approx(
+        MB_PER_SEQUENCE * batch_size, abs=SLACK_MB)
+    # 2 GFLOP/s per sequence over 1 MFLOP per sample.
+    assert row["limit_samples_per_second"] == 2000.0 * batch_size

@@ -64,21 +64,29 @@ def frame_average(x: tf.Tensor, hop_length: int) -> tf.Tensor:
 
 
 def upsample_frames(frames: tf.Tensor, hop_length: int,
-                    num_samples: int | tf.Tensor) -> tf.Tensor:
+                    num_samples: int | tf.Tensor,
+                    first_sample: tf.Tensor | None = None) -> tf.Tensor:
   """Repeats each frame `hop_length` times and keeps `num_samples` samples.
 
   Sample `t` gets frame `t // hop_length` (nearest neighbour, as NSynth).
 
   Args:
     frames: `[batch, num_frames, channels]` with
-      `num_frames * hop_length >= num_samples`.
+      `num_frames * hop_length >= first_sample + num_samples`.
     hop_length: samples per frame.
     num_samples: length of the output, in samples.
+    first_sample: optional int `[batch]`: row `b` of the output starts at
+      sample `first_sample[b]` of the frames' timeline (a window cut from a
+      longer sequence whose frames describe the whole sequence); 0 if None.
 
   Returns:
     `[batch, num_samples, channels]`.
   """
-  return tf.repeat(frames, hop_length, axis=1)[:, :num_samples]
+  if first_sample is None:
+    return tf.repeat(frames, hop_length, axis=1)[:, :num_samples]
+  samples = (tf.cast(first_sample, tf.int32)[:, None] +
+             tf.range(num_samples, dtype=tf.int32)[None])
+  return tf.gather(frames, samples // hop_length, batch_dims=1)
 
 
 class Conv1D(keras.layers.Layer):
@@ -172,7 +180,9 @@ class GatedResidualBlock(keras.layers.Layer):
   one that nothing uses) and returns `x` unchanged.
 
   Inputs: `x` `[batch, time, width]`; `embeddings` `[batch, frames,
-  bottleneck]` at `sample_rate / hop_length` Hz (or None when unconditioned).
+  bottleneck]` at `sample_rate / hop_length` Hz (or None when unconditioned);
+  `first_sample` (optional int `[batch]`): where `x` starts in the frames'
+  timeline (see `upsample_frames`).
   Outputs: residual `[batch, time, width]` and skip `[batch, time, skip_width]`.
   """
 
@@ -194,14 +204,15 @@ class GatedResidualBlock(keras.layers.Layer):
   def dilation(self) -> int:
     return self.dilated_conv.dilation
 
-  def call(self, x: tf.Tensor, embeddings: tf.Tensor | None = None
+  def call(self, x: tf.Tensor, embeddings: tf.Tensor | None = None,
+           first_sample: tf.Tensor | None = None
            ) -> tuple[tf.Tensor, tf.Tensor]:
     d = self.dilated_conv(x)
     if self.conditioned:
       # `cond_proj` exists when conditioned; conditioning needs `hop_length`.
       assert self.cond_proj is not None and self.hop_length is not None
       d += upsample_frames(self.cond_proj(embeddings), self.hop_length,
-                           tf.shape(x)[1])
+                           tf.shape(x)[1], first_sample)
     z = gate(d)
     if self.res is None:
       return x, self.skip(z)

@@ -117,7 +117,9 @@ class Decoder(keras.layers.Layer):
 
   Inputs: `x` `[batch, samples, 1]` in [-1, 1] (not yet shifted: the logits at
   `t` see `x[:, :t]` only); `embeddings` `[batch, frames, bottleneck]` with
-  `frames * hop_length >= samples`, or None if unconditioned.
+  `frames * hop_length >= first_sample + samples`, or None if unconditioned;
+  `first_sample` (optional int `[batch]`): where `x` starts in the
+  embeddings' timeline (`layers.upsample_frames`).
   Output: logits `[batch, samples, q_levels]`.
   """
 
@@ -143,7 +145,8 @@ class Decoder(keras.layers.Layer):
     _name_each(self, self.blocks, "block")
 
   def call(self, x: tf.Tensor, embeddings: tf.Tensor | None = None,
-           period_ago: tf.Tensor | None = None) -> tf.Tensor:
+           period_ago: tf.Tensor | None = None,
+           first_sample: tf.Tensor | None = None) -> tf.Tensor:
     """`period_ago` (optional) `[batch, samples, 1]`: the input one pitch
     period before each target sample, a second input channel."""
     h = layers.shift_right(x)
@@ -152,14 +155,15 @@ class Decoder(keras.layers.Layer):
     h = self.start_conv(h)
     skip = self.skip_start(h)
     for block in self.blocks:
-      h, s = block(h, embeddings)
+      h, s = block(h, embeddings, first_sample)
       skip += s
     out = self.out1(tf.nn.relu(skip))
     if self.conditioned:
       # `cond_out` exists when conditioned; conditioning needs `hop_length`.
       assert self.cond_out is not None and self.hop_length is not None
       out += layers.upsample_frames(self.cond_out(embeddings),
-                                    self.hop_length, tf.shape(x)[1])
+                                    self.hop_length, tf.shape(x)[1],
+                                    first_sample)
     return self.logits(tf.nn.relu(out))
 
 
@@ -236,24 +240,28 @@ class WaveNet(keras.Model):
     return tf.concat([learned, pitches], axis=-1)
 
   def decode_logits(self, codes: tf.Tensor,
-                    embeddings: tf.Tensor | None = None) -> tf.Tensor:
+                    embeddings: tf.Tensor | None = None,
+                    first_sample: tf.Tensor | None = None) -> tf.Tensor:
     """Teacher-forced decoding: logits `[batch, samples, q_levels]`.
 
     `logits[:, t]` predicts `codes[:, t]` from `codes[:, :t]` and the
-    embeddings (`[batch, frames, embedding_width]`, `frames * hop_length >=
-    samples`; None for an unconditional model).
+    embeddings (`[batch, frames, embedding_width]`; None for an
+    unconditional model). `first_sample` (optional int `[batch]`, default
+    0) says where each row of `codes` starts in the embeddings' timeline:
+    a window cut from a longer sequence is decoded with the embeddings of
+    the whole sequence (`frames * hop_length >= first_sample + samples`).
     """
     if self.conditioned and embeddings is None:
       raise ValueError("this autoencoder needs embeddings to decode")
     codes = tf.convert_to_tensor(codes, tf.int32)
     hop_length = self.hop_length  # None exactly when unconditioned
     if hop_length is None:
-      embeddings = None
+      embeddings = first_sample = None
     else:
       embeddings = tf.convert_to_tensor(embeddings, tf.float32)
       frames, samples = embeddings.shape[1], codes.shape[1]
-      if (frames is not None and samples is not None and
-          frames * hop_length < samples):
+      if (first_sample is None and frames is not None and
+          samples is not None and frames * hop_length < samples):
         need = frames_lib.num_frames(samples, hop_length)
         raise ValueError(f"{samples} samples need {need} frames of "
                          f"embeddings, got {frames}")
@@ -262,10 +270,10 @@ class WaveNet(keras.Model):
     if self.pitch_period_input:
       # The schema allows `pitch_period_input` only with an encoder.
       assert hop_length is not None and embeddings is not None
-      period = layers.upsample_frames(self.periods(embeddings),
-                                      hop_length, tf.shape(codes)[1])
+      period = layers.upsample_frames(self.periods(embeddings), hop_length,
+                                      tf.shape(codes)[1], first_sample)
       period_ago = pitch.one_period_ago(unit[..., 0], period)[..., None]
-    return self.decoder(unit, embeddings, period_ago)
+    return self.decoder(unit, embeddings, period_ago, first_sample)
 
   def periods(self, embeddings: tf.Tensor) -> tf.Tensor:
     """Pitch periods in samples `[batch, frames]` (0 = unvoiced) of
