@@ -106,13 +106,15 @@ import librosa
 import numpy as np
 from numpy.typing import ArrayLike
 
+from common import collapse as collapse_lib
+
 _POWER_EPS = 1e-10
 _CHROMA_N_FFT = 4096
 _CHROMA_HOP = 512
 _FRAME_N_FFT = 1024
 _FRAME_HOP = 256
 DEFAULT_LAGS_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0)
-DEFAULT_FLATNESS_RANGE = (1e-5, 0.1)
+DEFAULT_FLATNESS_RANGE = collapse_lib.DEFAULT_FLATNESS_RANGE
 
 
 def _as_audio(audio: ArrayLike) -> np.ndarray:
@@ -490,15 +492,7 @@ def _chunk_level_and_flatness(chunk: np.ndarray, sample_rate: int,
                               silence_dbfs: float) -> tuple[float, float]:
   """(RMS in dBFS, mean flatness over non-silent frames or nan)."""
   del sample_rate  # Frame sizes are in samples.
-  chunk = chunk - np.mean(chunk)  # A constant (DC) output is inaudible.
-  level = float(_dbfs(np.sqrt(np.mean(chunk.astype(np.float64) ** 2))))
-  flatness = librosa.feature.spectral_flatness(
-      y=chunk, n_fft=_FRAME_N_FFT, hop_length=_FRAME_HOP)[0]
-  frame_rms = librosa.feature.rms(y=chunk, frame_length=_FRAME_N_FFT,
-                                  hop_length=_FRAME_HOP)[0]
-  live = _dbfs(frame_rms[:flatness.size]) >= silence_dbfs
-  mean_flatness = float(np.mean(flatness[live])) if np.any(live) else math.nan
-  return level, mean_flatness
+  return collapse_lib.level_and_flatness(chunk, silence_dbfs)
 
 
 def collapse(audio: ArrayLike, sample_rate: int = 16000,
@@ -524,10 +518,8 @@ def collapse(audio: ArrayLike, sample_rate: int = 16000,
   stats = np.array([_chunk_level_and_flatness(c, sample_rate, silence_dbfs)
                     for c in chunks])
   levels, flatness = stats[:, 0], stats[:, 1]
-  silent = levels < silence_dbfs
-  low, high = flatness_range
-  with np.errstate(invalid="ignore"):
-    out_of_range = ~silent & ((flatness < low) | (flatness > high))
+  silent, out_of_range = collapse_lib.verdict(levels, flatness, silence_dbfs,
+                                              flatness_range)
   collapsed = silent | out_of_range
   first = np.flatnonzero(collapsed)
   return {"chunk_start_s": starts, "rms_dbfs": levels, "flatness": flatness,
