@@ -11,7 +11,9 @@ demo: $(STAMP)
 	$(PY) -m eval.demo $(ARGS)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), a test file per
-# worker at a time (session fixtures are made once per worker).
+# worker at a time (session fixtures are made once per worker), the longest
+# files first (tests/conftest.py: LONGEST_FILES; --no-loadscope-reorder keeps
+# that order instead of xdist's by number of tests).
 TEST_WORKERS ?= 2
 
 # First the type checker over the annotated modules ([mypy] in setup.cfg;
@@ -19,7 +21,7 @@ TEST_WORKERS ?= 2
 test: $(STAMP)
 	sh scripts/system_deps.sh test
 	$(PY) -m mypy
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist=loadfile $(ARGS)
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist=loadfile --no-loadscope-reorder $(ARGS)
 
 install: $(STAMP)
 

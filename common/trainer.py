@@ -60,9 +60,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
-import signal
 import sys
-import threading
 import time
 from typing import Any, Callable, Iterator
 
@@ -74,6 +72,7 @@ from common import data as data_lib
 from common import family as family_lib
 from common import files
 from common import fine_tune
+from common import signals
 from common import model_api
 from common import train_checkpoints
 from common import train_step
@@ -91,27 +90,20 @@ class _StopRequest:
   system default, so a second signal ends the process at once. Handlers can
   only be installed in the main thread; elsewhere signals act as usual."""
 
-  SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
   def __init__(self) -> None:
     self.signal_name: str | None = None
-    self._previous: dict[int, Any] = {}
+    self._handlers = signals.on_stop_signals(self._handle)
 
   def __enter__(self) -> _StopRequest:
-    if threading.current_thread() is threading.main_thread():
-      self._previous = {s: signal.signal(s, self._handle)
-                        for s in self.SIGNALS}
+    self._handlers.__enter__()
     return self
 
-  def _handle(self, signum: int, frame: Any) -> None:
-    del frame
-    self.signal_name = signal.Signals(signum).name
-    for s in self.SIGNALS:
-      signal.signal(s, signal.SIG_DFL)
+  def _handle(self, name: str) -> None:
+    self.signal_name = name
+    signals.restore_defaults()
 
   def __exit__(self, *exc_info: Any) -> None:
-    for s, handler in self._previous.items():
-      signal.signal(s, handler)
+    self._handlers.__exit__(*exc_info)
 
 
 def make_strategy(name: str = "default",

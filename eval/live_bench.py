@@ -22,7 +22,9 @@ atomically (`common.files`); an existing result is kept unless
   stuck tone or noise). It reports the RSS slope in MB per hour of audio
   and each state tensor's drift (the change of its mean norm from the
   first to the last quarter of the run, relative to its mean), both past
-  `--warmup_seconds` of audio.
+  `--warmup_seconds` of audio; a state *grows* when that change is a rise
+  beyond `GROWTH_FRACTION` (a fall is the music getting quieter, not a
+  state running away from what training saw).
 - paced: the stream paced to real time for `--minutes`, served by
   `common.live.server.serve` on loopback to `--listeners` (2) plain HTTP
   clients reading `/stream` in a separate process (so the server's CPU
@@ -68,9 +70,9 @@ DEFAULT_MODEL_DIR = os.path.join(
     "pretrained", "samplernn_bach")
 # RSS is flat when its fitted slope is below this (MB per hour of audio).
 FLAT_MB_PER_HOUR = 5.0
-# A state tensor drifts when its mean norm over the last quarter of the run
-# differs from that over the first by more than this fraction of the mean.
-DRIFT_FRACTION = 0.1
+# A state tensor grows when its mean norm over the last quarter of the run
+# exceeds that over the first by more than this fraction of the mean.
+GROWTH_FRACTION = 0.1
 # A listener's player starts with this much audio buffered (seconds), as
 # the page's worklet does (START_SECONDS in common/live/page/app.js).
 CUSHION_SECONDS = 0.3
@@ -255,9 +257,10 @@ def endurance_summary(points: list[dict[str, Any]],
   points past `warmup_seconds` (all points if fewer than 2 are): the RSS
   slope per hour of audio (flat below `FLAT_MB_PER_HOUR`), and per state
   tensor its norm's drift, the mean over the last quarter of those points
-  minus the mean over the first, relative to the mean over all (a drift
-  beyond `DRIFT_FRACTION`; the norm follows the music, so single points
-  are noisy: `spread_fraction` is its standard deviation over its mean)."""
+  minus the mean over the first, relative to the mean over all (it grows
+  when that is a rise beyond `GROWTH_FRACTION`; the norm follows the music,
+  so single points are noisy: `spread_fraction` is its standard deviation
+  over its mean)."""
   fitted = [p for p in points if p["audio_seconds"] > warmup_seconds]
   fitted = fitted if len(fitted) >= 2 else points
   hours = [p["audio_seconds"] / 3600 for p in fitted]
@@ -274,7 +277,7 @@ def endurance_summary(points: list[dict[str, Any]],
                        max=max(norms), mean=round(mean, 5),
                        spread_fraction=round(float(np.std(norms)) / mean, 4),
                        drift_fraction=round(drift, 4),
-                       drifts=bool(abs(drift) > DRIFT_FRACTION))
+                       grows=bool(drift > GROWTH_FRACTION))
   last = points[-1] if points else {}
   return dict(
       audio_seconds=last.get("audio_seconds"),
@@ -287,7 +290,7 @@ def endurance_summary(points: list[dict[str, Any]],
                       default=None),
       rss_slope_mb_per_hour=round(rss_slope, 2),
       rss_flat=bool(abs(rss_slope) < FLAT_MB_PER_HOUR),
-      state=state, state_drifts=any(s["drifts"] for s in state.values()),
+      state=state, state_grows=any(s["grows"] for s in state.values()),
       collapsed_fraction=(round(float(np.mean([p["collapsed"]
                                                for p in points])), 3)
                           if points else None))
@@ -547,7 +550,7 @@ def served_summary(heard: list[dict[str, Any]], status: dict[str, Any],
       received_seconds_min=min((h["received_seconds"] for h in reading),
                                default=None),
       seconds_to_first_audio=min(firsts, default=None),
-      max_listeners=max((p["listeners"] for p in points), default=0),
+      max_listeners=status["peak_listeners"],
       dropped_listeners=status["dropped_listeners"],
       real_time_factor=status["real_time_factor"],
       rss_peak_mb=max((p["rss_mb"] for p in points if p["rss_mb"]),

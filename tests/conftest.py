@@ -181,3 +181,22 @@ def periodic_corpus(tmp_path_factory):
   corpus.prepare([str(src)], out, chunk_seconds=0.5, workers=1,
                   progress=False)
   return out
+
+
+# The files that take longest (measured with `pytest --durations`, the
+# longest first). `make test` hands whole files to its workers in collection
+# order (`--dist=loadfile --no-loadscope-reorder`), so the long ones start
+# first and the short ones fill in at the end; ordered by their number of
+# tests instead, a long file could start last while the other worker idled.
+LONGEST_FILES = ("test_trainer.py", "test_pretrained.py", "test_resume.py",
+                 "test_compare.py", "test_files.py",
+                 "test_encode_synthesize.py", "test_live.py", "test_suite.py",
+                 "test_prepare.py", "test_likelihood.py", "test_cli.py",
+                 "test_instrument.py", "test_wavenet.py",
+                 "test_context_validation.py", "test_samplernn.py")
+
+
+def pytest_collection_modifyitems(items):
+  rank = {name: i for i, name in enumerate(LONGEST_FILES)}
+  items.sort(key=lambda item: rank.get(
+      os.path.basename(str(item.path)), len(LONGEST_FILES)))

@@ -52,7 +52,7 @@ def _endurance(growth):
       every_seconds=2.0, warmup_seconds=4.0, log=lambda line: None)
 
 
-def test_endurance_records_memory_and_the_state_and_finds_a_drift(tmp_path):
+def test_endurance_records_memory_and_the_state_and_finds_a_growth(tmp_path):
   steady = _endurance(0.0)
   points = steady["points"]
   assert [p["audio_seconds"] for p in points] == pytest.approx(
@@ -61,7 +61,7 @@ def test_endurance_records_memory_and_the_state_and_finds_a_drift(tmp_path):
   assert set(points[0]["state_norms"]) == {"h"}  # integer codes left out
   summary = steady["summary"]
   assert summary["state"]["h"]["drift_fraction"] == pytest.approx(0.0)
-  assert not summary["state_drifts"]
+  assert not summary["state_grows"]
   assert summary["fitted_from_seconds"] == pytest.approx(6.0)
   assert summary["audio_seconds"] == pytest.approx(20.0)
 
@@ -69,7 +69,12 @@ def test_endurance_records_memory_and_the_state_and_finds_a_drift(tmp_path):
   # (at 19 s) is 0.24 above the first's (at 7 s), over a mean of 1.26.
   growing = _endurance(0.02)["summary"]["state"]["h"]
   assert growing["drift_fraction"] == pytest.approx(0.24 / 1.26, abs=1e-3)
-  assert growing["drifts"] and growing["last"] == pytest.approx(1.4)
+  assert growing["grows"] and growing["last"] == pytest.approx(1.4)
+  # The same fall is a drift but no growth (quieter music, a smaller state).
+  falling = _endurance(-0.02)["summary"]
+  assert falling["state"]["h"]["drift_fraction"] == pytest.approx(
+      -0.24 / 0.74, abs=1e-3)
+  assert not falling["state"]["h"]["grows"] and not falling["state_grows"]
 
   json_path, png_path = live_bench.write_result(steady, str(tmp_path))
   with open(json_path) as f:

@@ -309,6 +309,7 @@ def test_listener_that_stops_reading_is_dropped_without_stalling():
       time.sleep(0.001)
   feed.published(40)  # the producer did not wait for the stuck listener
   assert stuck.dropped and b.dropped == 1 and b.listeners == 1
+  assert b.peak_listeners == 2  # what the load test reports
   assert list(stuck) == []  # a dropped listener ends at once
   feed.put(None)
   thread.join(10)
@@ -343,6 +344,7 @@ def test_two_listeners_hear_the_same_live_audio(served):
   while served.status()["listeners"] and time.monotonic() < deadline:
     time.sleep(0.05)
   assert served.status()["listeners"] == 0
+  assert served.status()["peak_listeners"] == 2
   assert served.lines.count("listener left (1 listening)") == 1
 
 

@@ -133,6 +133,7 @@ class Broadcaster:
     self.finished = threading.Event()
     self.error: BaseException | None = None
     self.dropped = 0  # listeners dropped for not reading
+    self.peak_listeners = 0  # the most listening at once
 
   @property
   def listeners(self) -> int:
@@ -159,6 +160,7 @@ class Broadcaster:
       for block in self._ahead_of_clock():
         listener.push(block)
       self._listeners.add(listener)
+      self.peak_listeners = max(self.peak_listeners, len(self._listeners))
     return listener
 
   def remove(self, listener: Listener) -> None:

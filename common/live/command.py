@@ -15,16 +15,15 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import sys
 import threading
-import types
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 from absl import flags
 
 from common import cli
+from common import signals
 from common.live import engine
 from common.live import outputs
 from common.live import record
@@ -86,20 +85,8 @@ class _Stopped(Exception):
   """SIGINT or SIGTERM arrived."""
 
 
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[None]:
-  """SIGINT and SIGTERM raise `_Stopped` in the main thread."""
-  def handler(signum: int, frame: types.FrameType | None) -> None:
-    del frame
-    raise _Stopped(signal.Signals(signum).name)
-
-  previous = {s: signal.signal(s, handler)
-              for s in (signal.SIGINT, signal.SIGTERM)}
-  try:
-    yield
-  finally:
-    for s, h in previous.items():
-      signal.signal(s, h)
+def _raise_stopped(name: str) -> None:
+  raise _Stopped(name)
 
 
 def _check_flags(f: flags.FlagValues) -> None:
@@ -126,7 +113,7 @@ def _play(stream: engine.LiveStream, blocks: Iterable[np.ndarray],
           f: flags.FlagValues, num_samples: int | None) -> None:
   """Sends the blocks to standard output or the sound card until they end
   or a signal stops them."""
-  with _stop_on_signals():
+  with signals.on_stop_signals(_raise_stopped):
     try:
       if f.to == "stdout":
         outputs.to_stdout(blocks, sys.stdout.buffer, stream.sample_rate,

@@ -38,12 +38,10 @@ import ipaddress
 import json
 import math
 import os
-import signal
 import socket
 import sys
 import tempfile
 import threading
-import types
 import urllib.parse
 from typing import Any, Callable, Iterator, Protocol
 
@@ -52,6 +50,7 @@ import markupsafe
 import numpy as np
 
 from common import audio
+from common import signals
 from common.generator import RequestError
 from common.live import broadcast
 from common.live import engine
@@ -223,6 +222,7 @@ class _App:
   def status(self) -> dict[str, Any]:
     return dict(self.stream.status(), listeners=self.broadcaster.listeners,
                 dropped_listeners=self.broadcaster.dropped,
+                peak_listeners=self.broadcaster.peak_listeners,
                 sample_rate=self.stream.sample_rate)
 
   def control(self, name: str, value: Any) -> None:
@@ -395,27 +395,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     app.log(f"listener left{why} ({app.broadcaster.listeners} listening)")
 
 
-@contextlib.contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
-  """SIGINT and SIGTERM set `stop` (in the main thread; elsewhere, where
-  Python allows no handlers, only `stop` ends the server)."""
-  if threading.current_thread() is not threading.main_thread():
-    yield
-    return
-
-  def handler(signum: int, frame: types.FrameType | None) -> None:
-    del signum, frame
-    stop.set()
-
-  previous = {s: signal.signal(s, handler)
-              for s in (signal.SIGINT, signal.SIGTERM)}
-  try:
-    yield
-  finally:
-    for s, h in previous.items():
-      signal.signal(s, h)
-
-
 def serve(stream: Stream, host: str = "127.0.0.1", port: int = 8000,
           recorder: broadcast.Recorder | None = None,
           max_upload_bytes: int = MAX_UPLOAD_BYTES,
@@ -454,7 +433,7 @@ def serve(stream: Stream, host: str = "127.0.0.1", port: int = 8000,
                                  kwargs=dict(poll_interval=0.2), daemon=True,
                                  name="live-http")
   try:
-    with _stop_on_signals(stop):
+    with signals.on_stop_signals(lambda name: stop.set()):
       broadcaster.start()
       http_thread.start()
       url = f"http://{host}:{server.server_address[1]}/"
