@@ -1,20 +1,26 @@
 #!/bin/sh
 # System packages some parts need, installed only when missing:
-#   test: Chromium for the browser tests of the instrument page and report.
+#   test: Chromium for the browser tests of the instrument page, the report
+#   and the live page; PortAudio for the sound-card output of the live
+#   stream (tested on ALSA's null device, so no sound card is needed).
 # soundfile's wheels bundle libsndfile, so audio needs no system package.
 set -e
 need_chromium() { ! command -v chromium >/dev/null 2>&1; }
+need_portaudio() { ! ldconfig -p 2>/dev/null | grep -q libportaudio.so.2; }
 case "$1" in
   test)
-    if need_chromium; then
+    missing=""
+    if need_chromium; then missing="chromium"; fi
+    if need_portaudio; then missing="$missing libportaudio2"; fi
+    if [ -n "$missing" ]; then
       if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "installing Chromium for the browser tests (apt-get)"
+        echo "installing$missing for the tests (apt-get)"
         apt-get update -qq >/dev/null && \
           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-            --no-install-recommends chromium >/dev/null || \
-          echo "could not install Chromium: browser tests will say so"
+            --no-install-recommends $missing >/dev/null || \
+          echo "could not install$missing: the tests that need them will say so"
       else
-        echo "Chromium not found: install it (e.g. apt-get install chromium) to run the browser tests"
+        echo "not found:$missing; install them (e.g. apt-get install$missing) to run the browser and sound-device tests"
       fi
     fi
     ;;

@@ -382,6 +382,47 @@ def test_device_output_without_sounddevice_is_one_clear_error(monkeypatch):
     outputs.to_device(iter([]), 8000)
 
 
+def _play_on_device(alsa_config, home):
+  """`outputs.to_device` of 8 blocks of 4000 samples (block k all k + 1),
+  limited to 20000 samples, in a child process (PortAudio reads the ALSA
+  configuration once, when loaded) whose `~/.asoundrc` is `alsa_config`:
+  its stdout, the samples played or the error line."""
+  (home / ".asoundrc").write_text(alsa_config)
+  code = ("import numpy as np\n"
+          "from common.live import outputs\n"
+          "blocks = (np.full(4000, k + 1, np.int16) for k in range(8))\n"
+          "try:\n"
+          "  print(outputs.to_device(blocks, 16000, num_samples=20000))\n"
+          "except outputs.OutputError as e:\n"
+          "  print('error:', e)\n")
+  done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, text=True,
+                        env=dict(os.environ, HOME=str(home), PYTHONPATH=ROOT),
+                        capture_output=True, timeout=60)
+  assert done.returncode == 0, done.stderr
+  return done.stdout.strip()
+
+
+def test_device_output_plays_through_portaudio(tmp_path):
+  """A real PortAudio stream on ALSA's default device, made (the test
+  machine has no sound card) a `file` plugin that writes what reaches the
+  device to a raw file before a null sink: it gets every sample."""
+  heard = tmp_path / "device.raw"
+  config = ("pcm.!default {\n  type file\n  slave.pcm null\n"
+            f"  file \"{heard}\"\n  format raw\n}}\n")
+  assert _play_on_device(config, tmp_path) == "20000"
+  np.testing.assert_array_equal(np.fromfile(heard, "<i2"),
+                                np.repeat(np.arange(1, 6), 4000))
+
+
+def test_no_sound_device_is_one_clear_error(tmp_path):
+  """The default device is a card that does not exist."""
+  line = _play_on_device("pcm.!default {\n  type hw\n  card 99\n}\n"
+                         "ctl.!default {\n  type hw\n  card 99\n}\n",
+                         tmp_path)
+  assert line.startswith("error: no sound output device to play on"), line
+  assert line.endswith("use --to=stdout or --to=http")
+
+
 # ---------------------------------------------------------------------------
 # A real model, and the command.
 
