@@ -60,6 +60,11 @@ MAX_UPLOAD_BYTES = 16 * 2**20
 MAX_CONTROL_BYTES = 4096
 # A connection idle (or a listener not reading) this long is closed.
 SOCKET_TIMEOUT_SECONDS = 30.0
+# A listener's kernel send buffer (about 2 s of 16 kHz audio): a listener
+# that stops reading fills it in seconds, its queue then overflows and it is
+# dropped. The kernel's own (auto-tuned to megabytes on loopback) hid a
+# stalled listener for the whole 60-s load test.
+SEND_BUFFER_BYTES = 64 * 2**10
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -382,6 +387,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     self.send_header("Connection", "close")
     self.end_headers()
     self.close_connection = True
+    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                               SEND_BUFFER_BYTES)
     with app.broadcaster.listen() as listener:
       app.log(f"listener joined ({app.broadcaster.listeners} listening)")
       try:
