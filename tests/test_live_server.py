@@ -111,9 +111,10 @@ class ListRecorder:
 
 
 class Served:
-  """`server.serve` running in a thread; `stop()` ends it."""
+  """`serve` (default `server.serve`) of `stream` running in a thread;
+  `stop()` ends it."""
 
-  def __init__(self, stream, **kwargs):
+  def __init__(self, stream, serve=server.serve, **kwargs):
     self.stream = stream
     self.lines = []
     self.error = None
@@ -127,8 +128,8 @@ class Served:
 
     def run():
       try:
-        server.serve(stream, port=0, log=self.lines.append, ready=on_ready,
-                     stop=self._stop, **kwargs)
+        serve(stream, port=0, log=self.lines.append, ready=on_ready,
+              stop=self._stop, **kwargs)
       except BaseException as e:  # pylint: disable=broad-except
         self.error = e
         ready.set()

@@ -1,7 +1,8 @@
 """The instrument's page: `index.html` and `samples.js`.
 
 `index.html` is the Jinja2 template `instrument_page/index.html` with the
-page's CSS, JavaScript and the manifest inlined (one file; it opens from
+page's CSS, JavaScript (`keys.js` and `instrument.js`) and the manifest
+inlined (one file; it opens from
 file:// too). `samples.js` holds every compressed note as base64
 (`window.NEURALSYNTH_SAMPLES`): Chromium forbids fetch/XHR from file://
 pages, but a `<script src>` beside the page loads, and base64 decoded to an
@@ -49,8 +50,14 @@ def page_html(manifest: dict) -> str:
       title=manifest["title"],
       style=markupsafe.Markup(_asset("instrument.css")),
       manifest=markupsafe.Markup(_inline_json(manifest)),
-      script=markupsafe.Markup(_asset("instrument.js").replace(
+      script=markupsafe.Markup(page_script().replace(
           "</script", "<\\/script")))
+
+
+def page_script() -> str:
+  """The page's JavaScript: `keys.js` (the keyboard, pad pointer and MIDI,
+  shared with `wavenet.live`'s page), then `instrument.js`."""
+  return _asset("keys.js") + "\n" + _asset("instrument.js")
 
 
 def write_samples_js(path: str, output_dir: str,

@@ -28,6 +28,11 @@ created at the stream's sample rate (the browser resamples to the sound
 card). No codec, no media element: the delay is the worklet's small
 start-up buffer plus the network, Chromium and Firefox both play it, and
 the server needs nothing beyond the standard library.
+
+Another server (a family's live tool) reuses this machinery: its app
+subclasses `App`, its handler subclasses `Handler` and adds routes in
+`routes()`, and `serve_app` runs it (the Host check, the signals, the
+producer and the shutdown live only here).
 """
 
 from __future__ import annotations
@@ -76,8 +81,8 @@ class ControlError(ValueError):
   """A control request a user got wrong; the message is one line."""
 
 
-class Stream(Protocol):
-  """What the server needs of `common.live.engine.LiveStream`."""
+class Source(Protocol):
+  """What any served app's stream has: its blocks, rate and status."""
 
   sample_rate: int
 
@@ -86,6 +91,10 @@ class Stream(Protocol):
 
   def status(self) -> dict[str, Any]:
     """model, checkpoint, temperature, seed, uptime_seconds, health..."""
+
+
+class Stream(Source, Protocol):
+  """What this module's `serve` needs of `common.live.engine.LiveStream`."""
 
   def set_temperature(self, temperature: float) -> None:
     """From the next block; RequestError when out of range."""
@@ -204,31 +213,55 @@ def _json_default(value: Any) -> Any:
   raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-class _App:
-  """What the request handlers share: the stream, its broadcaster, the
-  rendered assets and the limits."""
+class App:
+  """What a server's request handlers share; a server's own app adds its
+  state and controls.
 
-  def __init__(self, stream: Stream, broadcaster: broadcast.Broadcaster,
-               max_upload_bytes: int, loopback_only: bool,
+  Args:
+    stream: what plays (its blocks feed `broadcaster`).
+    broadcaster: fans the stream's blocks out to /stream's listeners.
+    assets: path -> (content type, body), each served by GET.
+    log: one line per event.
+  """
+
+  # What anyone who reaches a server not on the loopback can do.
+  exposure = "listen and change the controls"
+
+  def __init__(self, stream: Source, broadcaster: broadcast.Broadcaster,
+               assets: dict[str, tuple[str, bytes]],
                log: Callable[[str], None]) -> None:
     self.stream = stream
     self.broadcaster = broadcaster
-    self.max_upload_bytes = max_upload_bytes
-    self.loopback_only = loopback_only
+    self.assets = assets
     self.log = log
-    page = page_html(stream.status(), stream.sample_rate)
-    self.assets = {
-        "/": ("text/html; charset=utf-8", page.encode("utf-8")),
-        "/app.js": ("text/javascript; charset=utf-8", _asset("app.js")),
-        "/worklet.js": ("text/javascript; charset=utf-8",
-                        _asset("worklet.js")),
-    }
 
   def status(self) -> dict[str, Any]:
+    """The stream's status plus its listeners and sample rate."""
     return dict(self.stream.status(), listeners=self.broadcaster.listeners,
                 dropped_listeners=self.broadcaster.dropped,
                 peak_listeners=self.broadcaster.peak_listeners,
                 sample_rate=self.stream.sample_rate)
+
+
+def script_asset(source: bytes) -> tuple[str, bytes]:
+  """An asset entry (content type, body) for a script."""
+  return "text/javascript; charset=utf-8", source
+
+
+class _StreamApp(App):
+  """`serve`'s app: the stream's controls and the upload limit."""
+
+  stream: Stream
+
+  def __init__(self, stream: Stream, broadcaster: broadcast.Broadcaster,
+               max_upload_bytes: int, log: Callable[[str], None]) -> None:
+    page = page_html(stream.status(), stream.sample_rate)
+    super().__init__(stream, broadcaster, {
+        "/": ("text/html; charset=utf-8", page.encode("utf-8")),
+        "/app.js": script_asset(_asset("app.js")),
+        "/worklet.js": script_asset(_asset("worklet.js")),
+    }, log)
+    self.max_upload_bytes = max_upload_bytes
 
   def control(self, name: str, value: Any) -> None:
     """Applies a parsed control (the stream raises RequestError for a
@@ -248,7 +281,8 @@ def _asset(name: str) -> bytes:
 
 class _Server(http.server.ThreadingHTTPServer):
   daemon_threads = True
-  app: _App
+  app: App
+  loopback_only: bool
 
   def handle_error(self, request: Any, client_address: Any) -> None:
     """A client that went away is no error; anything else is (traceback)."""
@@ -260,8 +294,10 @@ class _Server(http.server.ThreadingHTTPServer):
 _USER_ERRORS = (ControlError, RequestError, audio.AudioError)
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-  """Routes a request to the app; anything not routed is 404."""
+class Handler(http.server.BaseHTTPRequestHandler):
+  """Routes a request by `routes()`; anything not routed is 404. A
+  server's handler adds its routes (its methods may use `_body`, `_json`
+  and `_error`)."""
 
   protocol_version = "HTTP/1.1"
   timeout = SOCKET_TIMEOUT_SECONDS
@@ -278,15 +314,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   def do_POST(self) -> None:  # pylint: disable=invalid-name
     self._route("POST")
 
-  def _route(self, method: str) -> None:
-    app = self.server.app
-    path = urllib.parse.urlsplit(self.path).path
+  def routes(self) -> dict[str, tuple[str, Callable[[], None]]]:
+    """path -> (HTTP method, handler): the app's assets, /stream, /status."""
     routes: dict[str, tuple[str, Callable[[], None]]] = {
-        "/stream": ("GET", self._stream), "/status": ("GET", self._status),
-        "/clips": ("GET", self._clips), "/control": ("POST", self._control),
-        "/prime": ("POST", self._prime)}
-    routes.update({name: ("GET", self._asset) for name in app.assets})
-    if app.loopback_only and not self._host_is_loopback():
+        name: ("GET", self._asset) for name in self.server.app.assets}
+    routes.update({"/stream": ("GET", self._stream),
+                   "/status": ("GET", self._status)})
+    return routes
+
+  def _route(self, method: str) -> None:
+    path = urllib.parse.urlsplit(self.path).path
+    routes = self.routes()
+    if self.server.loopback_only and not self._host_is_loopback():
       self._error(403, "this server answers only requests to the loopback "
                   "address (Host header)")
     elif path not in routes:
@@ -330,9 +369,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   def _status(self) -> None:
     self._json(self.server.app.status())
 
-  def _clips(self) -> None:
-    self._json({"clips": self.server.app.stream.clip_names()})
-
   def _body(self, content_type: str, max_bytes: int) -> bytes | None:
     """The request body, or None after answering why it is refused."""
     given = self.headers.get("Content-Type", "").split(";")[0].strip()
@@ -351,30 +387,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                   f"limit of {max_bytes} bytes")
       return None
     return self.rfile.read(int(length))
-
-  def _apply(self, action: Callable[[], None]) -> None:
-    """Runs a control; a user's mistake is a 400 and the stream plays on."""
-    try:
-      action()
-    except _USER_ERRORS as e:
-      self._error(400, str(e))
-      return
-    self._json({"ok": True})
-
-  def _control(self) -> None:
-    body = self._body("application/json", MAX_CONTROL_BYTES)
-    if body is not None:
-      self._apply(lambda: self.server.app.control(*parse_control(body)))
-
-  def _prime(self) -> None:
-    app = self.server.app
-    body = self._body("application/octet-stream", app.max_upload_bytes)
-    if body is None:
-      return
-    name = upload_name(self.headers.get("X-Clip-Name"))
-    self._apply(lambda: app.stream.prime(
-        decode_upload(body, name, app.stream.sample_rate),
-        source=f"upload {name}"))
 
   def _stream(self) -> None:
     app = self.server.app
@@ -400,6 +412,48 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         pass  # the listener went away (closed, reset, or stopped reading)
     why = " (dropped: not reading)" if listener.dropped else ""
     app.log(f"listener left{why} ({app.broadcaster.listeners} listening)")
+
+
+class _StreamHandler(Handler):
+  """`serve`'s handler: the stream's clips, controls and uploads."""
+
+  def routes(self) -> dict[str, tuple[str, Callable[[], None]]]:
+    return dict(super().routes(), **{
+        "/clips": ("GET", self._clips), "/control": ("POST", self._control),
+        "/prime": ("POST", self._prime)})
+
+  @property
+  def app(self) -> _StreamApp:
+    app = self.server.app
+    assert isinstance(app, _StreamApp)
+    return app
+
+  def _clips(self) -> None:
+    self._json({"clips": self.app.stream.clip_names()})
+
+  def _apply(self, action: Callable[[], None]) -> None:
+    """Runs a control; a user's mistake is a 400 and the stream plays on."""
+    try:
+      action()
+    except _USER_ERRORS as e:
+      self._error(400, str(e))
+      return
+    self._json({"ok": True})
+
+  def _control(self) -> None:
+    body = self._body("application/json", MAX_CONTROL_BYTES)
+    if body is not None:
+      self._apply(lambda: self.app.control(*parse_control(body)))
+
+  def _prime(self) -> None:
+    app = self.app
+    body = self._body("application/octet-stream", app.max_upload_bytes)
+    if body is None:
+      return
+    name = upload_name(self.headers.get("X-Clip-Name"))
+    self._apply(lambda: app.stream.prime(
+        decode_upload(body, name, app.stream.sample_rate),
+        source=f"upload {name}"))
 
 
 def serve(stream: Stream, host: str = "127.0.0.1", port: int = 8000,
@@ -428,13 +482,32 @@ def serve(stream: Stream, host: str = "127.0.0.1", port: int = 8000,
   """
   broadcaster = broadcast.Broadcaster(stream.blocks(), stream.sample_rate,
                                       recorder)
+  serve_app(_StreamApp(stream, broadcaster, max_upload_bytes, log),
+            _StreamHandler, host, port, log, ready, stop)
+
+
+def serve_app(app: App, handler: type[Handler], host: str = "127.0.0.1",
+              port: int = 8000, log: Callable[[str], None] = print,
+              ready: Callable[[str], None] | None = None,
+              stop: threading.Event | None = None) -> None:
+  """Serves `app` with `handler` until SIGINT/SIGTERM, `stop` is set, or
+  its broadcaster finishes; then stops the broadcaster's producer and
+  returns (arguments as `serve`'s). A host other than the loopback gets a
+  warning naming what anyone can do (`app.exposure`); on the loopback,
+  requests naming another Host get 403.
+
+  Raises:
+    ServerError: the address cannot be used.
+    Whatever the stream's blocks raised.
+  """
   try:
-    server = _Server((host, port), _Handler)
+    server = _Server((host, port), handler)
   except OSError as e:
     raise ServerError(f"{host}:{port}: cannot listen ({e.strerror or e})"
                       ) from None
-  server.app = _App(stream, broadcaster, max_upload_bytes, is_loopback(host),
-                    log)
+  server.app = app
+  server.loopback_only = is_loopback(host)
+  broadcaster = app.broadcaster
   stop = stop or threading.Event()
   http_thread = threading.Thread(target=server.serve_forever,
                                  kwargs=dict(poll_interval=0.2), daemon=True,
@@ -444,9 +517,9 @@ def serve(stream: Stream, host: str = "127.0.0.1", port: int = 8000,
       broadcaster.start()
       http_thread.start()
       url = f"http://{host}:{server.server_address[1]}/"
-      if not is_loopback(host):
+      if not server.loopback_only:
         log(f"warning: listening on {host}: anyone on the network can "
-            "listen and change the controls")
+            f"{app.exposure}")
       log(f"listening on {url} (Ctrl-C to stop)")
       if ready is not None:
         ready(url)

@@ -11,6 +11,9 @@
 // the audio files beside the page; they are decoded lazily at the build's
 // sample rate with an OfflineAudioContext (no user gesture needed).
 //
+// The keyboard, computer keys, pad pointer and MIDI are keys.js (shared with
+// wavenet.live's page), inlined before this script.
+//
 // Test hook: window.instrument (setPosition, noteOn, noteOff, setMode,
 // state, weightsAt, ready).
 (function () {
@@ -24,18 +27,6 @@
   const RELEASE = 0.18;     // s (time to silence after note off)
   const MAX_VOICES = 12;
   const CACHE_LIMIT = 900;  // decoded notes kept (LRU)
-  const NOTE_NAMES = ['C', 'C#', 'D', 'D#', 'E', 'F', 'F#', 'G', 'G#', 'A',
-                      'A#', 'B'];
-  // Physical keys (KeyboardEvent.code) -> semitones above the octave's C.
-  const KEYMAP = {
-    KeyA: 0, KeyW: 1, KeyS: 2, KeyE: 3, KeyD: 4, KeyF: 5, KeyT: 6, KeyG: 7,
-    KeyY: 8, KeyH: 9, KeyU: 10, KeyJ: 11, KeyK: 12, KeyO: 13, KeyL: 14,
-    KeyP: 15, Semicolon: 16,
-  };
-  const KEY_LETTERS = {};
-  for (const [code, semi] of Object.entries(KEYMAP)) {
-    KEY_LETTERS[semi] = code === 'Semicolon' ? ';' : code.slice(3);
-  }
   // Corners first (coral, blue, amber, green), then more distinct hues.
   const PALETTE = ['#ff7a7a', '#6cb8ff', '#ffd166', '#5ee0a0', '#c792ea',
                    '#ff9f5a', '#4fd6d6', '#f78fb3', '#a8e05f', '#8c9eff',
@@ -43,7 +34,7 @@
 
   const $ = (id) => document.getElementById(id);
   const clamp01 = (v) => Math.min(1, Math.max(0, Number(v) || 0));
-  const noteName = (m) => NOTE_NAMES[m % 12] + (Math.floor(m / 12) - 1);
+  const noteName = window.neuralsynthKeys.noteName;
 
   // ---------------------------------------------------------------- mixing
   // Same as wavenet.latent.bilinear_weights / nearest_grid_points.
@@ -80,13 +71,12 @@
   let pos = {x: 0.5, y: 0.5};
   let mix = nearestGridPoints(0.5, 0.5, G);
   let mode = 'latent';
-  let octaveBase = 60;
   let volume = 0.8;
   let ctx = null, master = null, limiter = null;
   const voices = new Map();   // midi -> voice (held or sounding)
   const sounding = new Set(); // all voices with live sources
   const active = new Set();   // live AudioBufferSourceNodes
-  const heldCodes = new Map();  // KeyboardEvent.code -> midi
+  let keys = null;            // keys.js's controls, from init()
   let voiceCounter = 0;
   let lastError = null;
 
@@ -327,7 +317,7 @@
       updateVoice(v, false);
       scheduleStatus();
     }, () => { voices.delete(midi); finishVoice(v); });
-    markKey(midi, true);
+    keys.markKey(midi, true);
     return true;
   }
 
@@ -335,7 +325,7 @@
     if (v.released) return;
     v.released = true;
     if (voices.get(v.midi) === v) voices.delete(v.midi);
-    markKey(v.midi, voices.has(v.midi));
+    keys.markKey(v.midi, voices.has(v.midi));
     if (v.start === null || !ctx) return;  // finished when its decode lands
     const now = ctx.currentTime;
     rampTo(v.env.gain, 0, now, RELEASE);
@@ -355,7 +345,7 @@
 
   function allNotesOff() {
     for (const v of [...sounding]) releaseVoice(v);
-    heldCodes.clear();
+    keys.releaseKeys();
   }
 
   // ---------------------------------------------------------- pad & mode
@@ -406,7 +396,7 @@
           return part ? part.target : null;
         }),
       })),
-      mode, octave: octaveBase,
+      mode, octave: keys.octave(),
       audio: ctx ? ctx.state : 'off',
       sampleRate: ctx ? ctx.sampleRate : null,
       decoded: decodedCount,
@@ -582,185 +572,6 @@
         `x ${pos.x.toFixed(2)} · y ${pos.y.toFixed(2)}`;
   }
 
-  // ------------------------------------------------------------- keyboard
-  const keyEls = new Map();
-  function buildKeyboard() {
-    const kb = $('keyboard');
-    kb.replaceChildren();
-    const rendered = new Set(M.pitches);
-    const isBlack = (m) => [1, 3, 6, 8, 10].includes(m % 12);
-    let lo = lowKey, hi = highKey;
-    if (isBlack(lo)) lo--;
-    if (isBlack(hi)) hi++;
-    const whites = [];
-    for (let m = lo; m <= hi; m++) if (!isBlack(m)) whites.push(m);
-    const ww = 100 / whites.length;
-    for (let m = lo; m <= hi; m++) {
-      const el = document.createElement('div');
-      el.className = 'key ' + (isBlack(m) ? 'black' : 'white');
-      el.dataset.midi = m;
-      if (isBlack(m)) {
-        const left = whites.indexOf(m - 1) + 1;
-        el.style.left = `calc(6px + (100% - 12px) * ${(left * ww - ww * 0.3) / 100})`;
-        el.style.width = `calc((100% - 12px) * ${ww * 0.6 / 100})`;
-      }
-      const letter = document.createElement('span');
-      letter.className = 'letter';
-      el.appendChild(letter);
-      if (m % 12 === 0) {
-        const name = document.createElement('span');
-        name.className = 'cname';
-        name.textContent = noteName(m);
-        el.appendChild(name);
-      }
-      if (rendered.has(m)) {
-        const mark = document.createElement('span');
-        mark.className = 'mark';
-        mark.title = 'rendered';
-        el.appendChild(mark);
-      }
-      if (m < lowKey || m > highKey) el.style.opacity = '0.35';
-      keyEls.set(m, el);
-      kb.appendChild(el);
-    }
-    let mouseNote = null;
-    kb.addEventListener('pointerdown', (e) => {
-      const el = e.target.closest('.key');
-      if (!el) return;
-      kb.setPointerCapture(e.pointerId);
-      mouseNote = Number(el.dataset.midi);
-      noteOn(mouseNote, 100);
-    });
-    kb.addEventListener('pointermove', (e) => {
-      if (mouseNote === null) return;
-      const el = document.elementFromPoint(e.clientX, e.clientY);
-      const key = el && el.closest && el.closest('.key');
-      if (key && Number(key.dataset.midi) !== mouseNote) {
-        noteOff(mouseNote);
-        mouseNote = Number(key.dataset.midi);
-        noteOn(mouseNote, 100);
-      }
-    });
-    const up = () => { if (mouseNote !== null) noteOff(mouseNote); mouseNote = null; };
-    kb.addEventListener('pointerup', up);
-    kb.addEventListener('pointercancel', up);
-    labelKeys();
-  }
-
-  function labelKeys() {
-    for (const [m, el] of keyEls) {
-      const semi = m - octaveBase;
-      el.querySelector('.letter').textContent =
-          semi in KEY_LETTERS ? KEY_LETTERS[semi] : '';
-    }
-    $('octave').textContent = noteName(octaveBase);
-  }
-
-  function markKey(midi, down) {
-    const el = keyEls.get(midi);
-    if (el) el.classList.toggle('down', down);
-  }
-
-  function shiftOctave(delta) {
-    const next = octaveBase + 12 * delta;
-    if (next + 16 < lowKey || next > highKey) return;
-    octaveBase = next;
-    labelKeys();
-  }
-
-  function onKeyDown(e) {
-    if (e.ctrlKey || e.metaKey || e.altKey) return;
-    const tag = (e.target && e.target.tagName) || '';
-    if (tag === 'INPUT' || tag === 'TEXTAREA' || tag === 'SELECT') return;
-    if (e.code in KEYMAP) {
-      e.preventDefault();
-      if (e.repeat || heldCodes.has(e.code)) return;
-      const midi = octaveBase + KEYMAP[e.code];
-      heldCodes.set(e.code, midi);
-      noteOn(midi, 100);
-    } else if (e.code === 'KeyZ') {
-      shiftOctave(-1);
-    } else if (e.code === 'KeyX') {
-      shiftOctave(1);
-    } else if (e.code === 'KeyM' && !e.repeat) {
-      setMode(mode === 'latent' ? 'mix' : 'latent');
-    } else if (e.code.startsWith('Arrow')) {
-      e.preventDefault();
-      const step = e.shiftKey ? 0.1 : 0.02;
-      const d = {ArrowLeft: [-step, 0], ArrowRight: [step, 0],
-                 ArrowUp: [0, -step], ArrowDown: [0, step]}[e.code];
-      setPosition(pos.x + d[0], pos.y + d[1]);
-    }
-  }
-  function onKeyUp(e) {
-    if (heldCodes.has(e.code)) {
-      noteOff(heldCodes.get(e.code));
-      heldCodes.delete(e.code);
-    }
-  }
-
-  // ------------------------------------------------------------------ pad
-  function padPointer(e) {
-    const r = padEl.getBoundingClientRect();
-    setPosition((e.clientX - r.left) / r.width, (e.clientY - r.top) / r.height);
-  }
-  function setupPad() {
-    let dragging = false;
-    frame.addEventListener('pointerdown', (e) => {
-      dragging = true;
-      frame.classList.add('dragging');
-      frame.setPointerCapture(e.pointerId);
-      ensureContext();
-      padPointer(e);
-    });
-    frame.addEventListener('pointermove', (e) => { if (dragging) padPointer(e); });
-    const end = () => { dragging = false; frame.classList.remove('dragging'); };
-    frame.addEventListener('pointerup', end);
-    frame.addEventListener('pointercancel', end);
-  }
-
-  // ------------------------------------------------------------------ MIDI
-  function setupMidi() {
-    const btn = $('midi-btn');
-    const status = $('midi-status');
-    if (typeof navigator.requestMIDIAccess !== 'function') {
-      btn.disabled = true;
-      status.textContent = 'Web MIDI is not available in this browser.';
-      return;
-    }
-    status.textContent = 'Notes, CC1 → x, CC2 → y.';
-    btn.addEventListener('click', async () => {
-      ensureContext();
-      try {
-        const access = await navigator.requestMIDIAccess();
-        const hook = () => {
-          const inputs = [...access.inputs.values()];
-          for (const input of inputs) input.onmidimessage = onMidi;
-          status.textContent = inputs.length
-              ? 'Listening to ' + inputs.map((i) => i.name).join(', ')
-              : 'No MIDI inputs found; plug one in.';
-        };
-        hook();
-        access.onstatechange = hook;
-        btn.textContent = 'MIDI connected';
-      } catch (err) {
-        status.textContent = 'MIDI access was refused (' +
-            (err && err.name || 'error') + ').';
-      }
-    });
-  }
-  function onMidi(e) {
-    const [s, d1, d2] = e.data;
-    const type = s & 0xf0;
-    if (type === 0x90 && d2 > 0) noteOn(d1, d2);
-    else if (type === 0x80 || type === 0x90) noteOff(d1);
-    else if (type === 0xb0) {
-      if (d1 === 1) setPosition(d2 / 127, pos.y);
-      else if (d1 === 2) setPosition(pos.x, d2 / 127);
-      else if (d1 === 120 || d1 === 123) allNotesOff();
-    }
-  }
-
   // ---------------------------------------------------------------- status
   let statusQueued = false;
   function scheduleStatus() {
@@ -817,22 +628,19 @@
       `${(M.sample_rate / 1000).toFixed(M.sample_rate % 1000 ? 1 : 0)} kHz`,
     ].filter(Boolean).join(' · ');
     const mid = M.pitches[Math.floor((M.pitches.length - 1) / 2)];
-    octaveBase = 12 * Math.floor(mid / 12);
     $('mode-latent').addEventListener('click', () => { ensureContext(); setMode('latent'); });
     $('mode-mix').addEventListener('click', () => { ensureContext(); setMode('mix'); });
-    $('oct-down').addEventListener('click', () => shiftOctave(-1));
-    $('oct-up').addEventListener('click', () => shiftOctave(1));
     $('volume').addEventListener('input', (e) => {
       volume = Number(e.target.value);
       if (master) rampTo(master.gain, volume, ctx.currentTime, 0.03);
     });
-    window.addEventListener('keydown', onKeyDown);
-    window.addEventListener('keyup', onKeyUp);
-    window.addEventListener('blur', allNotesOff);
     window.addEventListener('resize', scheduleDraw);
-    setupPad();
-    setupMidi();
-    buildKeyboard();
+    keys = window.neuralsynthKeys.controls({
+      low: lowKey, high: highKey, octave: 12 * Math.floor(mid / 12),
+      rendered: M.pitches, noteOn, noteOff, allNotesOff, setPosition,
+      position: () => pos, start: ensureContext,
+      keys: {KeyM: () => setMode(mode === 'latent' ? 'mix' : 'latent')},
+    });
     setMode('latent');
     setPosition(0.5, 0.5);
     if (!SAMPLES && location.protocol === 'file:') {
