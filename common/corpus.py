@@ -45,6 +45,13 @@ bytes changed is new content. Manifests of version 1 (written before files
 were identified by content) are refused: adding to them could add the same
 audio twice, so prepare into a new directory (training on them still works).
 
+The steps are small pieces that `common.corpus_beam` (the same preparation
+as an Apache Beam pipeline) runs too, so both give the same corpus:
+`hash_file`, `plan_files` (duplicates and splits, over all files at once),
+`decode_file` (one file to raw codes, block by block), `file_chunks`,
+`record_results` (manifest entries, file indices and shards by `ShardPlan`),
+`ShardWriter`, `finish_manifest`.
+
 The manifest is written last. A run that is interrupted (even by SIGKILL)
 leaves scratch folders, temporary files and shards the manifest does not
 list; the next run into the same `output_dir` removes them (and says so)
@@ -54,6 +61,7 @@ was never interrupted. Only one run at a time may write into an `output_dir`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -62,7 +70,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -83,6 +91,11 @@ SCRATCH_PREFIX = ".scratch-"
 _SHARD_NAME = re.compile(r"^(train|val|test)-\d{5}\.tfrecord$")
 
 
+def is_shard_name(name: str) -> bool:
+  """True for the file name of a shard (e.g. `train-00003.tfrecord`)."""
+  return bool(_SHARD_NAME.match(name))
+
+
 class PrepareError(RuntimeError):
   """Nothing usable, or an output directory holding other settings."""
 
@@ -100,13 +113,20 @@ def code_dtype(q_levels: int) -> np.dtype:
   return np.dtype(np.uint8) if q_levels <= 256 else np.dtype("<u2")
 
 
+def stream_sha256(stream: BinaryIO, block_bytes: int = HASH_BLOCK_BYTES
+                  ) -> str:
+  """Hex SHA-256 of the bytes left in a binary stream, read `block_bytes`
+  at a time."""
+  digest = hashlib.sha256()
+  for block in iter(lambda: stream.read(block_bytes), b""):
+    digest.update(block)
+  return digest.hexdigest()
+
+
 def file_sha256(path: str, block_bytes: int = HASH_BLOCK_BYTES) -> str:
   """Hex SHA-256 of a file's bytes, read `block_bytes` at a time."""
-  digest = hashlib.sha256()
   with open(path, "rb") as f:
-    for block in iter(lambda: f.read(block_bytes), b""):
-      digest.update(block)
-  return digest.hexdigest()
+    return stream_sha256(f, block_bytes)
 
 
 def group_of(key: str, settings: dict, sha256: str | None = None) -> str:
@@ -212,8 +232,8 @@ def trim_silence(block: np.ndarray, sample_rate: int, threshold_db: float,
   return frames[keep].reshape(-1)
 
 
-def _hash_file(path: str) -> tuple[str, str | None, str | None]:
-  """Worker: (path, sha256, None), or (path, None, reason) if unreadable."""
+def hash_file(path: str) -> tuple[str, str | None, str | None]:
+  """(path, sha256, None), or (path, None, reason) if the file is unreadable."""
   try:
     return path, file_sha256(path), None
   except FileNotFoundError:
@@ -222,14 +242,22 @@ def _hash_file(path: str) -> tuple[str, str | None, str | None]:
     return path, None, f"unreadable ({e.strerror or e})"
 
 
-def _process_file(job: tuple[str, str, str, str, dict]) -> dict:
-  """Worker: one source file -> raw codes in a scratch file + its facts.
+def chunk_samples(settings: dict) -> int:
+  """Length of a stored chunk in samples (`chunk_seconds` at the rate)."""
+  return int(round(settings["chunk_seconds"] * settings["sample_rate"]))
 
-  Returns a dict: path, key, sha256, and either `error` or `num_samples`,
-  `source_seconds`, `raw` (scratch path).
+
+def decode_file(path: str, raw_path: str, settings: dict) -> dict:
+  """Decodes one audio file to codes in a raw file, a block at a time.
+
+  Memory stays bounded by one block (`common.audio.stream`) whatever the
+  file's length: each block is resampled, optionally trimmed of silence,
+  quantized and appended to `raw_path` (`code_dtype` values, no header).
+
+  Returns:
+    dict(num_samples, source_seconds), or dict(error=reason) for a file
+    that cannot be used (unreadable, no audio left, shorter than a chunk).
   """
-  path, key, sha256, raw_path, settings = job
-  result: dict[str, Any] = dict(path=path, key=key, sha256=sha256)
   try:
     sr = settings["sample_rate"]
     trim_state: dict = {}
@@ -244,16 +272,26 @@ def _process_file(job: tuple[str, str, str, str, dict]) -> dict:
                                     settings["q_levels"])
         out.write(codes.astype(dtype).tobytes())
         count += len(codes)
-    info = audio_lib.info(path)
-    result.update(num_samples=count, source_seconds=info["seconds"],
-                  raw=raw_path)
-    if count == 0:
-      result["error"] = "no audio left (empty, or all silence)"
+    source_seconds = audio_lib.info(path)["seconds"]
   except audio_lib.AudioError as e:
-    result["error"] = str(e).split(": ", 1)[-1]
+    return dict(error=str(e).split(": ", 1)[-1])
   except Exception as e:  # pylint: disable=broad-except
-    result["error"] = f"{type(e).__name__}: {e}"
-  return result
+    return dict(error=f"{type(e).__name__}: {e}")
+  chunk = chunk_samples(settings)
+  if count == 0:
+    return dict(error="no audio left (empty, or all silence)")
+  if count < chunk:
+    return dict(error=f"shorter than one chunk ({count} samples < {chunk} = "
+                f"chunk_seconds {settings['chunk_seconds']} s)")
+  return dict(num_samples=count, source_seconds=source_seconds)
+
+
+def _process_file(job: tuple[str, str, str, str, dict]) -> dict:
+  """Pool worker: `decode_file` of one job (path, key, sha256, raw path,
+  settings); the result also holds path, key, sha256 and raw."""
+  path, key, sha256, raw_path, settings = job
+  return dict(path=path, key=key, sha256=sha256, raw=raw_path,
+              **decode_file(path, raw_path, settings))
 
 
 def _chunk_offsets(num_samples: int, chunk: int) -> list[int]:
@@ -268,60 +306,126 @@ def _chunk_offsets(num_samples: int, chunk: int) -> list[int]:
   return starts
 
 
-class _ShardWriter:
-  """Rolling TFRecord shards for one split, each written atomically."""
+def file_chunks(raw_path: str, settings: dict) -> Iterator[tuple[int, bytes]]:
+  """(offset in samples, codes as stored) of each chunk of a decoded file.
 
-  def __init__(self, output_dir: str, split: str, first_index: int,
-               max_bytes: int):
+  Reads the raw file `decode_file` wrote through a memory map, so a long
+  file is never held whole; the chunks are `_chunk_offsets`'s.
+  """
+  codes = np.memmap(raw_path, dtype=code_dtype(settings["q_levels"]),
+                    mode="r")
+  chunk = chunk_samples(settings)
+  try:
+    for offset in _chunk_offsets(len(codes), chunk):
+      yield offset, np.asarray(codes[offset:offset + chunk]).tobytes()
+  finally:
+    del codes
+
+
+class ShardPlan:
+  """Names the shard each file's chunks go to, file after file.
+
+  A split's files fill one shard after another in manifest order; a shard
+  is closed once it holds at least `max_bytes` of codes, so a file never
+  spans two shards. Numbering goes on after the shards `manifest` records.
+  """
+
+  def __init__(self, manifest: dict, max_bytes: int):
+    self.max_bytes = max_bytes
+    self._bytes = {split: 0 for split in SPLITS}
+    self._index = {
+        split: 1 + max([int(f["shard"].split("-")[1][:5])
+                        for f in manifest["files"]
+                        if f["shard"].startswith(split + "-")], default=-1)
+        for split in SPLITS}
+
+  def place(self, split: str, num_bytes: int) -> str:
+    """The shard name (e.g. `train-00003.tfrecord`) of a file of
+    `num_bytes` bytes of codes in `split`."""
+    name = f"{split}-{self._index[split]:05d}.tfrecord"
+    self._bytes[split] += num_bytes
+    if self._bytes[split] >= self.max_bytes:
+      self._index[split] += 1
+      self._bytes[split] = 0
+    return name
+
+
+def add_decoded(manifest: dict, result: dict, split: str, shards: ShardPlan,
+                settings: dict) -> int | None:
+  """Records a decoded file in `manifest` (in place).
+
+  Args:
+    result: path, key, sha256 and what `decode_file` returned.
+    split: the file's split (`Plan.splits`).
+    shards: where the file's chunks go (`ShardPlan.place`).
+
+  Returns:
+    The file's index in manifest["files"] (its chunks' `file_index`), or
+    None for a file that could not be used, listed in manifest["skipped"]
+    with the reason.
+  """
+  if "error" in result:
+    manifest["skipped"].append(dict(path=result["path"],
+                                    sha256=result["sha256"],
+                                    reason=result["error"]))
+    return None
+  chunk = chunk_samples(settings)
+  num_chunks = len(_chunk_offsets(result["num_samples"], chunk))
+  shard = shards.place(
+      split, num_chunks * chunk * code_dtype(settings["q_levels"]).itemsize)
+  manifest["files"].append(dict(
+      path=result["path"], key=result["key"], sha256=result["sha256"],
+      split=split,
+      duration_seconds=round(result["num_samples"] / settings["sample_rate"],
+                             4),
+      source_seconds=round(result["source_seconds"], 4),
+      num_samples=int(result["num_samples"]), num_chunks=num_chunks,
+      shard=shard))
+  return len(manifest["files"]) - 1
+
+
+def example_bytes(codes: bytes, file_index: int, offset: int) -> bytes:
+  """A chunk as a serialized tf.train.Example (codes, file_index, offset)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  example = tf.train.Example(features=tf.train.Features(feature={
+      "codes": tf.train.Feature(bytes_list=tf.train.BytesList(value=[codes])),
+      "file_index": tf.train.Feature(int64_list=tf.train.Int64List(
+          value=[file_index])),
+      "offset": tf.train.Feature(int64_list=tf.train.Int64List(
+          value=[offset])),
+  }))
+  # Deterministic: map fields in key order (else the order of the three
+  # features can differ from one process to the next).
+  return example.SerializeToString(deterministic=True)
+
+
+class ShardWriter:
+  """Writes chunks into named TFRecord shards of `output_dir`, one open at
+  a time, each renamed into place (`files.atomic_path`) when closed."""
+
+  def __init__(self, output_dir: str):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     self._tf = tf
-    self.output_dir, self.split = output_dir, split
-    self.index, self.max_bytes = first_index, max_bytes
+    self.output_dir = output_dir
+    self.name: str | None = None
     self._writer: Any = None
     self._atomic: Any = None
-    self._bytes = 0
 
-  @property
-  def name(self) -> str:
-    return f"{self.split}-{self.index:05d}.tfrecord"
+  def write(self, name: str, codes: bytes, file_index: int,
+            offset: int) -> None:
+    """Appends a chunk to shard `name`, closing the shard open before."""
+    if name != self.name:
+      self.close()
+      self._atomic = files.atomic_path(os.path.join(self.output_dir, name))
+      self._writer = self._tf.io.TFRecordWriter(self._atomic.__enter__())
+      self.name = name
+    self._writer.write(example_bytes(codes, file_index, offset))
 
-  def _open(self) -> None:
-    self._atomic = files.atomic_path(os.path.join(self.output_dir, self.name))
-    self._writer = self._tf.io.TFRecordWriter(self._atomic.__enter__())
-    self._bytes = 0
-
-  def _close(self) -> None:
+  def close(self) -> None:
     if self._writer is not None:
       self._writer.close()
       self._atomic.__exit__(None, None, None)
-      self._writer = self._atomic = None
-      self.index += 1
-
-  def write(self, codes_bytes: bytes, file_index: int, offset: int) -> str:
-    tf = self._tf
-    if self._writer is None:
-      self._open()
-    example = tf.train.Example(features=tf.train.Features(feature={
-        "codes": tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[codes_bytes])),
-        "file_index": tf.train.Feature(int64_list=tf.train.Int64List(
-            value=[file_index])),
-        "offset": tf.train.Feature(int64_list=tf.train.Int64List(
-            value=[offset])),
-    }))
-    # Deterministic: map fields in key order (else the order of the three
-    # features can differ from one process to the next).
-    self._writer.write(example.SerializeToString(deterministic=True))
-    self._bytes += len(codes_bytes)
-    return self.name
-
-  def end_file(self) -> None:
-    """Shards only roll over between files, so a file sits in one shard."""
-    if self._bytes >= self.max_bytes:
-      self._close()
-
-  def close(self) -> None:
-    self._close()
+    self._writer = self._atomic = self.name = None
 
 
 def read_manifest(data_dir: str) -> dict:
@@ -333,7 +437,7 @@ def read_manifest(data_dir: str) -> dict:
   return files.read_json(path)
 
 
-def _input_keys(inputs: Iterable[str]) -> dict[str, str]:
+def input_keys(inputs: Iterable[str]) -> dict[str, str]:
   """Maps each audio file found under `inputs` to a stable relative key."""
   keys = {}
   for root in inputs:
@@ -343,25 +447,30 @@ def _input_keys(inputs: Iterable[str]) -> dict[str, str]:
   return keys
 
 
-def _manifest_to_extend(output_dir: str, settings: dict) -> dict:
-  """The manifest already in `output_dir` (checked), or a new empty one."""
-  path = os.path.join(output_dir, MANIFEST)
+def manifest_to_extend(output_dir: str, settings: dict,
+                       existing: dict | None = None) -> dict:
+  """The manifest a run adds to: `existing` (the manifest found in
+  `output_dir`, None if there is none), checked, or a new empty one.
+
+  Raises:
+    PrepareError: `existing` was written with other settings or by an
+      older version.
+  """
   fresh = dict(version=MANIFEST_VERSION, settings=settings, files=[],
                skipped=[])
-  if not os.path.exists(path):
+  if not existing or not existing.get("files"):
+    # None yet, or an earlier run found nothing usable (its manifest only
+    # reports what was skipped): start afresh, so a corrected retry is not
+    # refused.
     return fresh
-  manifest = files.read_json(path)
-  if not manifest.get("files"):
-    # An earlier run found nothing usable (its manifest only reports what
-    # was skipped): start afresh, so a corrected retry is not refused.
-    return fresh
-  if manifest.get("version") != MANIFEST_VERSION:
+  path = os.path.join(output_dir, MANIFEST)
+  if existing.get("version") != MANIFEST_VERSION:
     raise PrepareError(
-        f"{path}: version {manifest.get('version')}, written by an older "
+        f"{path}: version {existing.get('version')}, written by an older "
         f"common.prepare that identified files by path, not content; adding "
         f"to it could add the same audio twice, so prepare into a new "
         f"--output_dir or delete this one (training on it still works)")
-  old = manifest["settings"]
+  old = existing["settings"]
   diff = [k for k in SETTING_KEYS if old.get(k) != settings.get(k)]
   if diff:
     raise PrepareError(
@@ -369,10 +478,16 @@ def _manifest_to_extend(output_dir: str, settings: dict) -> dict:
         f"({', '.join(f'{k}={old.get(k)!r}' for k in diff)}; now "
         f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}); "
         f"use another --output_dir or delete it")
-  return manifest
+  return existing
 
 
-def _remove_leftovers(output_dir: str, manifest: dict) -> list[str]:
+def existing_manifest(output_dir: str) -> dict | None:
+  """The manifest in a local `output_dir`, None if there is none."""
+  path = os.path.join(output_dir, MANIFEST)
+  return files.read_json(path) if os.path.exists(path) else None
+
+
+def remove_leftovers(output_dir: str, manifest: dict) -> list[str]:
   """Removes what an interrupted run left in `output_dir`; returns the names.
 
   That is: scratch folders, the temporary files of shards and of the
@@ -387,7 +502,7 @@ def _remove_leftovers(output_dir: str, manifest: dict) -> list[str]:
     path = os.path.join(output_dir, name)
     if name.startswith(SCRATCH_PREFIX) and os.path.isdir(path):
       shutil.rmtree(path)
-    elif _SHARD_NAME.match(name) and name not in listed:
+    elif is_shard_name(name) and name not in listed:
       os.remove(path)
     else:
       continue
@@ -395,21 +510,37 @@ def _remove_leftovers(output_dir: str, manifest: dict) -> list[str]:
   return sorted(removed)
 
 
-def _sort_out(found: list[tuple[str, str | None, str | None]],
-              manifest: dict) -> tuple[list, list, list]:
-  """Decides, by content, what to do with each file found in the inputs.
+@dataclasses.dataclass
+class Plan:
+  """What a run does with the files found in its inputs (`plan_files`).
 
-  Args:
-    found: [(path, sha256, error)] as `_hash_file` returns them, in input
-      order (the first of several files with the same bytes is used).
-    manifest: the manifest being extended.
-
-  Returns:
-    todo: [(path, sha256)], content not prepared yet.
+  Attributes:
+    todo: [(path, sha256)] of content not prepared yet, in input order (the
+      order of the manifest's new entries).
+    splits: {path: split} of the `todo` files.
     skipped: new skipped entries: unreadable files, and duplicates (same
       bytes as a file used or skipped before, which is still at its path).
     moved: [(path, recorded path)], content prepared before from a path that
       no longer exists (a moved or renamed file): nothing to add.
+  """
+  todo: list[tuple[str, str]]
+  splits: dict[str, str]
+  skipped: list[dict]
+  moved: list[tuple[str, str]]
+
+
+def plan_files(found: list[tuple[str, str | None, str | None]],
+               keys: dict[str, str], manifest: dict, settings: dict,
+               exists: Callable[[str], bool] = os.path.exists) -> Plan:
+  """Decides, by content, what to do with each file found in the inputs.
+
+  Args:
+    found: [(path, sha256, error)] as `hash_file` returns them, in input
+      order (the first of several files with the same bytes is used).
+    keys: {path: key} (`input_keys`).
+    manifest: the manifest being extended.
+    settings: see `default_settings`.
+    exists: tells whether a recorded path still exists.
   """
   recorded = {(e["path"], e.get("sha256"))
               for e in manifest["files"] + manifest["skipped"]}
@@ -417,25 +548,27 @@ def _sort_out(found: list[tuple[str, str | None, str | None]],
   for entry in manifest["files"] + manifest["skipped"]:
     if entry.get("sha256") and "duplicate_of" not in entry:
       first.setdefault(entry["sha256"], entry["path"])
-  todo, skipped, moved = [], [], []
+  plan = Plan(todo=[], splits={}, skipped=[], moved=[])
   for path, sha256, error in found:
     if (path, sha256) in recorded:
       continue
-    if error or sha256 is None:  # (`_hash_file` gives one or the other)
-      skipped.append(dict(path=path, sha256=None, reason=error))
+    if error or sha256 is None:  # (`hash_file` gives one or the other)
+      plan.skipped.append(dict(path=path, sha256=None, reason=error))
     elif sha256 not in first:
       first[sha256] = path
-      todo.append((path, sha256))
-    elif os.path.exists(first[sha256]):
-      skipped.append(dict(path=path, sha256=sha256,
-                          reason=f"duplicate of {first[sha256]} (same bytes)",
-                          duplicate_of=first[sha256]))
+      plan.todo.append((path, sha256))
+    elif exists(first[sha256]):
+      plan.skipped.append(dict(
+          path=path, sha256=sha256,
+          reason=f"duplicate of {first[sha256]} (same bytes)",
+          duplicate_of=first[sha256]))
     else:
-      moved.append((path, first[sha256]))
-  return todo, skipped, moved
+      plan.moved.append((path, first[sha256]))
+  plan.splits = _new_file_splits(plan.todo, keys, manifest, settings)
+  return plan
 
 
-def _check_settings(settings: dict) -> None:
+def check_settings(settings: dict) -> None:
   """Raises PrepareError for a quantizer or a `split_by` that cannot work."""
   try:
     quantization.encode(np.zeros(1), settings["quantization"],
@@ -448,6 +581,23 @@ def _check_settings(settings: dict) -> None:
     except re.error as e:
       raise PrepareError(f"split_by: {settings['split_by']!r} is not a "
                          f"regular expression ({e})") from None
+
+
+def finish_manifest(manifest: dict, started: float) -> dict:
+  """Adds the per-split summary and the run's time (since `started`, a
+  `time.time()`) to a manifest whose files are all recorded; returns it."""
+  manifest["splits"] = _split_summary(manifest)
+  manifest["seconds_taken"] = round(time.time() - started, 3)
+  return manifest
+
+
+def check_usable(manifest: dict, output_dir: str,
+                 inputs: Iterable[str]) -> None:
+  """Raises PrepareError if the finished corpus holds no file."""
+  if not manifest["files"]:
+    raise PrepareError(
+        f"{output_dir}: no usable audio in {', '.join(inputs)} "
+        f"({len(manifest['skipped'])} file(s) skipped)")
 
 
 def prepare(inputs: Iterable[str], output_dir: str, workers: int | None = None,
@@ -474,77 +624,104 @@ def prepare(inputs: Iterable[str], output_dir: str, workers: int | None = None,
     PrepareError: nothing usable was found, or output_dir was prepared with
       other settings or by an older version.
   """
+  inputs = list(inputs)
   settings = default_settings(**settings)
-  _check_settings(settings)
+  check_settings(settings)
   os.makedirs(output_dir, exist_ok=True)
-  manifest = _manifest_to_extend(output_dir, settings)
-  keys = _input_keys(inputs)
-  removed = _remove_leftovers(output_dir, manifest)
-  chunk = int(round(settings["chunk_seconds"] * settings["sample_rate"]))
-  dtype = code_dtype(settings["q_levels"])
+  manifest = manifest_to_extend(output_dir, settings,
+                                existing_manifest(output_dir))
+  keys = input_keys(inputs)
+  removed = remove_leftovers(output_dir, manifest)
   started = time.time()
   workers = workers or os.cpu_count() or 1
   ctx = multiprocessing.get_context("spawn")
   pool = ctx.Pool(workers) if workers > 1 and len(keys) > 1 else None
   scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=output_dir)
-  source_seconds = 0.0
   try:
-    found = list(pool.imap(_hash_file, keys) if pool else
-                 map(_hash_file, keys))
-    todo, skipped, moved = _sort_out(found, manifest)
-    splits = _new_file_splits(todo, keys, manifest, settings)
-    writers = _shard_writers(output_dir, manifest, shard_megabytes)
+    found = list(pool.imap(hash_file, keys) if pool else map(hash_file, keys))
+    plan = plan_files(found, keys, manifest, settings)
     jobs = [(path, keys[path], sha256, os.path.join(scratch, f"{i}.raw"),
-             settings) for i, (path, sha256) in enumerate(todo)]
-    bar = _progress_bar(_seconds_of(path for path, _ in todo), progress)
+             settings) for i, (path, sha256) in enumerate(plan.todo)]
+    results = (pool.imap(_process_file, jobs) if pool and len(jobs) > 1
+               else map(_process_file, jobs))
+    bar = _progress_bar(_seconds_of(path for path, _ in plan.todo), progress)
     try:
-      if removed:
-        bar.write(f"removed {len(removed)} file(s) left by an interrupted "
-                  f"run: {', '.join(removed)}")
-      if moved:
-        bar.write(f"{len(moved)} file(s) already prepared from another path "
-                  f"(moved or renamed; same bytes), nothing added: e.g. "
-                  f"{moved[0][0]} (was {moved[0][1]})")
-      for entry in skipped:
-        manifest["skipped"].append(entry)
-        bar.write(f"skipped {entry['path']}: {entry['reason']}")
-      results = (pool.imap(_process_file, jobs) if pool and len(jobs) > 1
-                 else map(_process_file, jobs))
-      for result in results:
-        if "error" not in result and result["num_samples"] < chunk:
-          result["error"] = (
-              f"shorter than one chunk ({result['num_samples']} samples < "
-              f"{chunk} = chunk_seconds {settings['chunk_seconds']} s)")
-        if "error" in result:
-          manifest["skipped"].append(dict(path=result["path"],
-                                          sha256=result["sha256"],
-                                          reason=result["error"]))
-          bar.write(f"skipped {result['path']}: {result['error']}")
-        else:
-          _write_chunks(result, splits[result["path"]], writers, manifest,
-                        chunk, dtype, settings)
-          source_seconds += result["source_seconds"]
-        bar.update(min(result.get("source_seconds", 0.0), bar_left(bar)))
-        if result.get("raw") and os.path.exists(result["raw"]):
-          os.remove(result["raw"])
+      _report_start(bar, removed, plan)
+      source_seconds = _write_results(results, plan, manifest, output_dir,
+                                      shard_megabytes, settings, bar)
     finally:
       bar.close()
-    for writer in writers.values():
-      writer.close()
   finally:
     if pool:
       pool.terminate()
     shutil.rmtree(scratch, ignore_errors=True)
-  manifest["splits"] = _split_summary(manifest)
-  manifest["seconds_taken"] = round(time.time() - started, 3)
-  files.write_json(os.path.join(output_dir, MANIFEST), manifest)
-  if not manifest["files"]:
-    raise PrepareError(
-        f"{output_dir}: no usable audio in {', '.join(inputs)} "
-        f"({len(manifest['skipped'])} file(s) skipped)")
+  files.write_json(os.path.join(output_dir, MANIFEST),
+                   finish_manifest(manifest, started))
+  check_usable(manifest, output_dir, inputs)
   manifest["_new_source_seconds"] = source_seconds
-  manifest["_already_prepared"] = len(moved)
+  manifest["_already_prepared"] = len(plan.moved)
   return manifest
+
+
+def _report_start(bar: Any, removed: list[str], plan: Plan) -> None:
+  """Says what was cleaned up, moved or skipped before decoding."""
+  if removed:
+    bar.write(f"removed {len(removed)} file(s) left by an interrupted "
+              f"run: {', '.join(removed)}")
+  if plan.moved:
+    bar.write(f"{len(plan.moved)} file(s) already prepared from another path "
+              f"(moved or renamed; same bytes), nothing added: e.g. "
+              f"{plan.moved[0][0]} (was {plan.moved[0][1]})")
+  for entry in plan.skipped:
+    bar.write(f"skipped {entry['path']}: {entry['reason']}")
+
+
+def record_results(results: Iterable[dict], plan: Plan, manifest: dict,
+                   shard_megabytes: float, settings: dict
+                   ) -> Iterator[tuple[dict, int | None]]:
+  """Records a run's outcome in `manifest` (in place), file by file.
+
+  First the plan's skipped files, then each decoded file (`add_decoded`),
+  in `plan.todo` order, its shard chosen by a `ShardPlan`.
+
+  Args:
+    results: per `plan.todo` file, in order: path, key, sha256 and what
+      `decode_file` returned.
+
+  Yields:
+    (result, its index in manifest["files"], or None if skipped).
+  """
+  manifest["skipped"].extend(plan.skipped)
+  shards = ShardPlan(manifest, int(shard_megabytes * 2**20))
+  for result in results:
+    yield result, add_decoded(manifest, result, plan.splits[result["path"]],
+                              shards, settings)
+
+
+def _write_results(results: Iterable[dict], plan: Plan, manifest: dict,
+                   output_dir: str, shard_megabytes: float, settings: dict,
+                   bar: Any) -> float:
+  """`record_results`, writing the chunks of each file used as it comes;
+  returns the seconds of source audio used."""
+  writers = {split: ShardWriter(output_dir) for split in SPLITS}
+  source_seconds = 0.0
+  try:
+    for result, index in record_results(results, plan, manifest,
+                                        shard_megabytes, settings):
+      if index is None:
+        bar.write(f"skipped {result['path']}: {result['error']}")
+      else:
+        entry = manifest["files"][index]
+        for offset, codes in file_chunks(result["raw"], settings):
+          writers[entry["split"]].write(entry["shard"], codes, index, offset)
+        source_seconds += result["source_seconds"]
+      bar.update(min(result.get("source_seconds", 0.0), bar_left(bar)))
+      if os.path.exists(result["raw"]):
+        os.remove(result["raw"])
+  finally:
+    for writer in writers.values():
+      writer.close()
+  return source_seconds
 
 
 def _new_file_splits(todo: list[tuple[str, str]], keys: dict[str, str],
@@ -559,19 +736,6 @@ def _new_file_splits(todo: list[tuple[str, str]], keys: dict[str, str],
   return {path: splits[group] for path, group in groups.items()}
 
 
-def _shard_writers(output_dir: str, manifest: dict,
-                   shard_megabytes: float) -> dict[str, _ShardWriter]:
-  """A `_ShardWriter` per split, numbering on after the recorded shards."""
-  writers = {}
-  for split in SPLITS:
-    first = 1 + max([int(f["shard"].split("-")[1][:5])
-                     for f in manifest["files"]
-                     if f["shard"].startswith(split + "-")], default=-1)
-    writers[split] = _ShardWriter(output_dir, split, first,
-                                  int(shard_megabytes * 2**20))
-  return writers
-
-
 def _seconds_of(paths: Iterable[str]) -> float:
   """Seconds of audio in the files (unreadable ones count 0)."""
   total = 0.0
@@ -581,31 +745,6 @@ def _seconds_of(paths: Iterable[str]) -> float:
     except audio_lib.AudioError:
       pass
   return total
-
-
-def _write_chunks(result: dict, split: str, writers: dict[str, _ShardWriter],
-                  manifest: dict, chunk: int, dtype: np.dtype,
-                  settings: dict) -> None:
-  """Appends a prepared file's chunks to its split's shards and its entry
-  to the manifest."""
-  codes = np.memmap(result["raw"], dtype=dtype, mode="r")
-  file_index = len(manifest["files"])
-  writer = writers[split]
-  offsets = _chunk_offsets(len(codes), chunk)
-  shard = None
-  for offset in offsets:
-    shard = writer.write(np.asarray(codes[offset:offset + chunk]).tobytes(),
-                         file_index, offset)
-  writer.end_file()
-  del codes
-  manifest["files"].append(dict(
-      path=result["path"], key=result["key"], sha256=result["sha256"],
-      split=split,
-      duration_seconds=round(result["num_samples"] / settings["sample_rate"],
-                             4),
-      source_seconds=round(result["source_seconds"], 4),
-      num_samples=int(result["num_samples"]), num_chunks=len(offsets),
-      shard=shard))
 
 
 def _split_summary(manifest: dict) -> dict:
