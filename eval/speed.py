@@ -31,6 +31,7 @@ from typing import Any, Sequence
 from common import checkpoint as checkpoint_lib
 from common import generator as generator_lib
 from common import schema
+from common import threads
 from eval import models as models_lib
 from eval import throughput
 
@@ -47,6 +48,7 @@ def main(argv: list[str]) -> int:
   from absl import flags  # pylint: disable=g-import-not-at-top
   from common import cli  # pylint: disable=g-import-not-at-top
   f = flags.FLAGS
+  threads.apply(f.threads)
   if f.train:
     return train_main(argv, f)
   if f.model_dir:
@@ -110,6 +112,7 @@ def define_flags() -> None:
   flags.DEFINE_bool("train", False, "Time training instead of generation.")
   flags.DEFINE_integer("train_steps", 20, "Timed optimizer steps per run "
                        "with --train.")
+  threads.define_flag(default=0)
 
 
 def run() -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import sys
 
+from common import threads
 from wavenet import synthesis
 
 
@@ -58,6 +59,7 @@ def _define_flags() -> None:
   flags.DEFINE_string("name", "wavenet", "Unconditional outputs: "
                       "<name>_<i>.wav.")
   flags.DEFINE_boolean("overwrite", False, "Replace existing outputs.")
+  threads.define_flag(default=1)
   flags.mark_flags_as_required(["model_dir", "output_dir"])
 
 
@@ -68,6 +70,7 @@ def main(argv: list[str]) -> int:
           file=sys.stderr)
     return 1
   f = flags.FLAGS
+  threads.apply(f.threads)
   paths = synthesis.synthesize_files(
       f.model_dir, f.output_dir, embeddings=f.embeddings, inputs=f.input,
       seconds=f.seconds, num_seqs=f.num_seqs, batch_size=f.batch_size,

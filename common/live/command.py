@@ -24,6 +24,7 @@ from absl import flags
 
 from common import cli
 from common import signals
+from common import threads
 from common.live import engine
 from common.live import outputs
 from common.live import record
@@ -78,6 +79,7 @@ def define_flags() -> None:
   flags.DEFINE_float("crossfade_seconds", defaults.crossfade_seconds,
                      "The crossfade when the stream starts again (a prime, a "
                      "reset, a recovery).")
+  threads.define_flag(default=0)
   flags.mark_flags_as_required(["model_dir"])
 
 
@@ -147,6 +149,7 @@ def main(family: str, argv: list[str]) -> int:
   del argv
   f = flags.FLAGS
   _check_flags(f)
+  threads.apply(f.threads)
   settings = engine.LiveSettings(
       temperature=f.temperature, seed=f.seed, ahead_seconds=f.ahead_seconds,
       pace=not f.no_pace, buffer_seconds=f.buffer_seconds,

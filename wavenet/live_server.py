@@ -1,0 +1,212 @@
+"""The live instrument's web server: its page, its audio, its messages.
+
+`serve(instrument, ...)` runs until SIGINT/SIGTERM or a stop event, on
+127.0.0.1 unless told otherwise, with the machinery of the live stream
+(`common.live.server.serve_app` and its `App` and `Handler`: one producer
+thread, the loopback Host check, the chunked PCM response, /status). Its
+routes, and nothing else:
+
+  GET  /            the page (the Jinja2 template `live_page/index.html`
+                    with the instrument page's look, `instrument.css`)
+  GET  /keys.js     the keyboard, pad pointer and MIDI of the instrument
+                    page (`instrument_page/keys.js`)
+  GET  /live.js     the page's script
+  GET  /reader.js   the worker that reads /stream into the player
+  GET  /worklet.js  the AudioWorklet player of `common.live` (unchanged)
+  GET  /stream      the audio: endless chunked raw PCM, int16 little
+                    endian, mono, at the model's rate (`X-Sample-Rate`)
+  GET  /status      JSON: the engine's `status()`, listeners, messages
+                    refused
+  POST /control     one JSON message (`wavenet.live_engine`)
+
+A malformed or unknown message gets HTTP 400 and `{"error": "<one
+line>"}`, is ignored and counted (`bad_messages` in /status); the
+instrument plays on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from typing import Any, Callable
+
+import jinja2
+import markupsafe
+
+from common.live import broadcast
+from common.live import server as live_server
+from wavenet import instrument_html
+from wavenet import live_engine
+from wavenet import live_sound
+from wavenet.live_sound import ControlError
+
+PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "live_page")
+INSTRUMENT_CSS = os.path.join(instrument_html.PAGE_DIR, "instrument.css")
+KEYS_JS = os.path.join(instrument_html.PAGE_DIR, "keys.js")
+WORKLET = os.path.join(live_server.PAGE_DIR, "worklet.js")
+MAX_CONTROL_BYTES = 4096
+
+
+def _read(path: str) -> bytes:
+  with open(path, "rb") as f:
+    return f.read()
+
+
+def parse_message(body: bytes) -> Any:
+  """A /control body -> the decoded JSON (checked by the engine).
+
+  Raises:
+    ControlError: not UTF-8 JSON.
+  """
+  try:
+    return json.loads(body)
+  except (ValueError, UnicodeDecodeError, RecursionError):
+    raise ControlError("message: not JSON") from None
+
+
+def page_html(status: dict[str, Any]) -> str:
+  """The page: the instrument's look and the settings its script reads."""
+  environment = jinja2.Environment(
+      loader=jinja2.FileSystemLoader(PAGE_DIR), autoescape=True,
+      undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+  style = (_read(INSTRUMENT_CSS) + b"\n" +
+           _read(os.path.join(PAGE_DIR, "live.css"))).decode("utf-8")
+  settings = dict(
+      sampleRate=status["sample_rate"], pitchRange=status["pitch_range"],
+      corners=status["corners"], blockSamples=status["block_samples"],
+      controls=status["controls"],
+      controlRanges={k: [low, high] for k, (_, low, high) in
+                     live_sound.CONTROL_RANGES.items()})
+  return environment.get_template("index.html").render(
+      title=" \u00b7 ".join(status["corners"]),
+      model=str(status.get("model", "")),
+      checkpoint=str(status.get("checkpoint", "")),
+      sample_rate=status["sample_rate"], style=markupsafe.Markup(style),
+      settings=json.dumps(settings))
+
+
+class App(live_server.App):
+  """What the request handlers share: the stream server's, plus the
+  instrument's message counts."""
+
+  exposure = "play the instrument and listen"
+  stream: live_engine.LiveInstrument
+
+  def __init__(self, instrument: live_engine.LiveInstrument,
+               broadcaster: broadcast.Broadcaster,
+               log: Callable[[str], None]) -> None:
+    super().__init__(instrument, broadcaster, {
+        "/": ("text/html; charset=utf-8",
+              page_html(instrument.status()).encode("utf-8")),
+        "/keys.js": live_server.script_asset(_read(KEYS_JS)),
+        "/live.js": live_server.script_asset(
+            _read(os.path.join(PAGE_DIR, "live.js"))),
+        "/reader.js": live_server.script_asset(
+            _read(os.path.join(PAGE_DIR, "reader.js"))),
+        "/worklet.js": live_server.script_asset(_read(WORKLET)),
+    }, log)
+    self.bad_messages = 0
+    self.last_error: str | None = None
+    self._lock = threading.Lock()
+
+  def status(self) -> dict[str, Any]:
+    with self._lock:
+      bad, last = self.bad_messages, self.last_error
+    return dict(super().status(), bad_messages=bad, last_bad_message=last)
+
+  def message(self, body: bytes | None) -> str | None:
+    """Applies a /control body; the error (counted) or None."""
+    try:
+      if body is None:
+        raise ControlError("message: no acceptable body")
+      self.stream.receive(parse_message(body))
+      return None
+    except ControlError as e:
+      with self._lock:
+        self.bad_messages += 1
+        self.last_error = str(e)
+      return str(e)
+
+
+class _Handler(live_server.Handler):
+  """The stream server's handler with the instrument's /control."""
+
+  def routes(self) -> dict[str, tuple[str, Callable[[], None]]]:
+    return dict(super().routes(), **{"/control": ("POST", self._control)})
+
+  def _control(self) -> None:
+    app = self.server.app
+    assert isinstance(app, App)
+    error = app.message(self._body("application/json", MAX_CONTROL_BYTES))
+    if error is not None:
+      if not self.wfile.closed and not self.close_connection:
+        self._error(400, error)
+      return
+    self._json({"ok": True})
+
+
+def serve(instrument: live_engine.LiveInstrument, host: str = "127.0.0.1",
+          port: int = 8000, log: Callable[[str], None] = print,
+          ready: Callable[[str], None] | None = None,
+          stop: threading.Event | None = None) -> None:
+  """Serves the instrument until SIGINT/SIGTERM, `stop` is set, or its
+  blocks fail; then stops the producer and returns.
+
+  Args:
+    host, port: where to listen (port 0: a free port). A host other than
+      the loopback gets a warning: anyone who can reach it can play.
+    log: one line per event.
+    ready: called with the page's URL once the server listens.
+
+  Raises:
+    live_server.ServerError: the address cannot be used.
+    Whatever the instrument's blocks raised.
+  """
+  broadcaster = broadcast.Broadcaster(instrument.blocks(),
+                                      instrument.sample_rate)
+  live_server.serve_app(App(instrument, broadcaster, log), _Handler, host,
+                        port, log, ready, stop)
+
+
+def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
+                    seconds: float = 4.0, note_off: float = 3.0,
+                    stats: str | None = None, seed: int = 0,
+                    temperature: float = 1.0,
+                    lead_seconds: float = live_engine.LEAD_SECONDS,
+                    checkpoint: str = "best",
+                    log: Callable[[str], None] = print
+                    ) -> live_engine.LiveInstrument:
+  """Loads an autoencoder, encodes the corners and measures (and logs) the
+  real-time factor of 1 to 4 voices, which compiles every batch size.
+
+  Raises:
+    EmbeddingsError: not an autoencoder.
+    InstrumentError: no pitch conditioning, or bad corners
+      (`live_corners.load_corners`).
+    ConfigError, CheckpointError, AudioError, LatentError.
+  """
+  # pylint: disable=g-import-not-at-top
+  from wavenet import embeddings as embeddings_lib
+  from wavenet import fastgen
+  from wavenet import live_corners
+  live_corners.check_sources(corners, pitches)
+  loaded = embeddings_lib.load_autoencoder(model_dir, checkpoint)
+  encoded = live_corners.load_corners(loaded.model, loaded.config, corners,
+                                      pitches, seconds, note_off, stats)
+  gen = fastgen.generator(loaded.model, loaded.config)
+  frames = live_engine.block_frames(gen.samples_per_frame or 1)
+  factors = live_engine.measure_real_time(gen, frames)
+  log("decoding speed on this machine (real-time factor): " + ", ".join(
+      f"{n} voice{'s' * (n > 1)} {f:.2f}x" for n, f in factors.items())
+      + ("" if min(factors.values()) >= 1 else
+         "; below 1x, that many voices at once underrun"))
+  info = dict(model=os.path.basename(os.path.normpath(model_dir)),
+              checkpoint=os.path.basename(loaded.path),
+              checkpoint_step=loaded.step,
+              measured_real_time_factors={
+                  str(n): round(f, 3) for n, f in factors.items()})
+  return live_engine.LiveInstrument(
+      gen, encoded, info, seed=seed, temperature=temperature,
+      lead_seconds=lead_seconds, frames_per_block=frames)
