@@ -53,7 +53,7 @@ def test_batched_chunk_has_no_matrix_matrix_products():
   state = gen.start(request)
   terms = gen._frame_inputs(request.embeddings[:, :1], 32, 2)
   hlo = gen._chunk_fn(2).experimental_get_compiler_ir(
-      gen._weights, state.tensors, *terms, tf.constant(0), tf.constant(32),
+      state.tensors, *terms, tf.constant(0), tf.constant(32),
       tf.constant([1.0, 1.0]), tf.constant([1, 2], tf.uint32))(
           stage="hlo")
   dots = [line for line in hlo.splitlines() if " dot(" in line]

@@ -149,12 +149,18 @@ class FastGenerator(_WaveNetGenerator):
     super().__init__(model, config)
     self._layout = decoder_step.layout(model, CHUNK_SAMPLES)
     self._frames = max(1, CHUNK_SAMPLES // self._layout.hop)  # per chunk
-    self._weights = decoder_step.weights(model)
+    # The step-shaped weights live in variables the compiled chunks
+    # capture: a call passes only the state and the block's inputs (as
+    # arguments, the ~80 weight tensors cost ~5 ms of Python per call).
+    self._weights = tf.nest.map_structure(
+        lambda t: tf.Variable(t, trainable=False),
+        decoder_step.weights(model))
     self._chunk_fns: dict[int, Any] = {}  # batch size -> compiled chunk
 
   def refresh(self) -> None:
     """Re-reads the model's weights (the compiled chunks are kept)."""
-    self._weights = decoder_step.weights(self.model)
+    tf.nest.map_structure(lambda v, t: v.assign(t), self._weights,
+                          decoder_step.weights(self.model))
 
   def start(self, request: generator_lib.Request) -> generator_lib.State:
     """Zero queues; the decoder's first input is 0 (`layers.shift_right`)."""
@@ -170,13 +176,14 @@ class FastGenerator(_WaveNetGenerator):
     temperatures, seeds = _sampling_args(state)
     run = self._chunk_fn(state.num_seqs)
     terms = self._frame_inputs(frames, num_samples, state.num_seqs)
+    chunks = terms[0].shape[0] // self._frames
     tensors, blocks = state.tensors, []
-    for first in range(0, terms[0].shape[0], self._frames):
-      done = first * self._layout.hop
+    for index, chunk_terms in enumerate(zip(*[tf.split(t, chunks)
+                                              for t in terms])):
+      done = index * self._frames * self._layout.hop
       steps = min(self._frames * self._layout.hop, num_samples - done)
       codes, tensors = run(
-          self._weights, tensors,
-          *[t[first:first + self._frames] for t in terms],
+          tensors, *chunk_terms,
           tf.constant(state.position + done, tf.int32),
           tf.constant(steps, tf.int32), temperatures, seeds)
       blocks.append(codes.numpy()[:, :steps])
@@ -204,12 +211,12 @@ class FastGenerator(_WaveNetGenerator):
   def _chunk_fn(self, batch_size: int) -> Any:
     """`decoder_step.chunk` compiled by XLA for a batch size."""
     if batch_size not in self._chunk_fns:
-      layout = self._layout
+      layout, variables = self._layout, self._weights
 
-      def run(w: dict, state: dict, layer_terms: tf.Tensor,
-              out_terms: tf.Tensor, periods: tf.Tensor, start: tf.Tensor,
-              num_steps: tf.Tensor, temperatures: tf.Tensor,
-              seeds: tf.Tensor) -> tuple:
+      def run(state: dict, layer_terms: tf.Tensor, out_terms: tf.Tensor,
+              periods: tf.Tensor, start: tf.Tensor, num_steps: tf.Tensor,
+              temperatures: tf.Tensor, seeds: tf.Tensor) -> tuple:
+        w = tf.nest.map_structure(tf.convert_to_tensor, variables)
         return decoder_step.chunk(layout, w, state, layer_terms, out_terms,
                                   periods, start, num_steps, temperatures,
                                   seeds)
