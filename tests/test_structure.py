@@ -33,7 +33,7 @@ PACKAGES = ("common", "eval", "pretrained")
 # CLI modules that exist to be shared by other commands, and may be
 # imported by CLI modules only: the flags and runner of the family training
 # commands (`samplernn.train`, `wavenet.train`).
-SHARED_CLI = ("common.train_cli", "common.live.command")
+SHARED_CLI = ("common.train_cli", "common.live.command", "common.threads")
 # Too broad to report a user's mistake: they hide bugs.
 BROAD_ERRORS = ("ValueError", "Exception", "BaseException")
 
