@@ -21,9 +21,12 @@ For truncated BPTT, ask for crops of
 `num_windows * seq_len + context_length` samples and cut each crop into its
 windows (`common.model_api.windows`).
 
-Under `tf.distribute`, pass the `tf.distribute.InputContext` to shard files
-between input pipelines (workers): each pipeline's stream is the same pure
-function over its own shards.
+Under `tf.distribute`, pass the `tf.distribute.InputContext`. In train mode
+every input pipeline (worker) walks the same stream and keeps its own rows
+of each global batch (`_pipeline_rows`): whatever the number of workers, a
+step trains on the batch one process would, and each worker crops and
+decodes only its rows (it reads, but does not parse, the others'). In eval
+mode the pipelines split the shard files.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import tensorflow as tf
@@ -132,10 +135,13 @@ def dataset(data_dir: str, split: str, batch_size: int, length: int,
       non-overlapping windows, once).
     seed: seed of file order, shuffling and crop offsets (train mode).
     shuffle_buffer: records permuted together (train mode).
-    input_context: optional `tf.distribute.InputContext` for sharding.
+    input_context: optional `tf.distribute.InputContext`: this input
+      pipeline's part of the data (see the module's docstring); `batch_size`
+      is then the per-replica batch.
     drop_remainder: drop a last partial batch (always true in train mode).
     start_batch: train mode: the index of the first batch to yield (0 for a
-      new run); the batches are those an uninterrupted pipeline yields there.
+      new run); the batches are those an uninterrupted pipeline yields there
+      (counted in this pipeline's batches).
 
   Raises:
     DataError: the corpus cannot give such batches.
@@ -151,17 +157,17 @@ def dataset(data_dir: str, split: str, batch_size: int, length: int,
         f"{man['settings']['chunk_seconds']}); prepare with a larger "
         f"--chunk_seconds or use shorter sequences")
   paths = shard_paths(data_dir, split)
-  if input_context is not None and input_context.num_input_pipelines > 1:
-    paths = paths[input_context.input_pipeline_id::
-                  input_context.num_input_pipelines]
-    if not paths:
-      raise DataError(
-          f"{data_dir}: the {split!r} split has fewer shards than the "
-          f"{input_context.num_input_pipelines} input pipelines; prepare it "
-          f"with a smaller --shard_megabytes")
   parse = _decoder(q_levels)
 
   if mode == "eval":
+    if input_context is not None and input_context.num_input_pipelines > 1:
+      paths = paths[input_context.input_pipeline_id::
+                    input_context.num_input_pipelines]
+      if not paths:
+        raise DataError(
+            f"{data_dir}: the {split!r} split has fewer shards than the "
+            f"{input_context.num_input_pipelines} input pipelines; prepare "
+            f"it with a smaller --shard_megabytes")
     count = chunk // length
 
     def windows(record: tf.Tensor) -> tf.data.Dataset:
@@ -180,7 +186,11 @@ def dataset(data_dir: str, split: str, batch_size: int, length: int,
   if mode != "train":
     raise ValueError(f"mode must be 'train' or 'eval', got {mode!r}")
   counts = _records_per_shard(man, split)
-  first_record = int(start_batch) * int(batch_size)
+  rows = _pipeline_rows(int(batch_size), input_context)
+  # The pipeline's batch k is piece k % per_step of its rows of global batch
+  # k // per_step.
+  per_step = rows.size // int(batch_size)
+  first_record = int(start_batch) // per_step * rows.pipelines * rows.size
   first_epoch, skip = divmod(
       first_record, sum(counts[os.path.basename(p)] for p in paths))
   block = max(1, int(shuffle_buffer))
@@ -219,9 +229,45 @@ def dataset(data_dir: str, split: str, batch_size: int, length: int,
   ds = tf.data.Dataset.zip(
       tf.data.Dataset.counter(first_record),
       tf.data.Dataset.counter(first_epoch).flat_map(epoch_records))
+  if rows.pipelines > 1:
+    ds = ds.filter(lambda index, _: index // rows.size % rows.pipelines ==
+                   rows.pipeline)
+  ds = ds.skip(int(start_batch) % per_step * int(batch_size))
   ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   ds = ds.batch(batch_size, drop_remainder=True)
+  # Endless, and said so: a multi-worker iterator then does not all-reduce
+  # at every batch whether some worker's data has ended.
+  ds = ds.apply(tf.data.experimental.assert_cardinality(
+      tf.data.INFINITE_CARDINALITY))
   return ds.prefetch(tf.data.AUTOTUNE)
+
+
+class _PipelineRows(NamedTuple):
+  """The rows of each global training batch one input pipeline takes: rows
+  `[pipeline * size, (pipeline + 1) * size)` of the `pipelines * size`."""
+  pipeline: int
+  pipelines: int
+  size: int
+
+
+def _pipeline_rows(batch_size: int,
+                   input_context: tf.distribute.InputContext | None
+                   ) -> _PipelineRows:
+  """This input pipeline's rows of a global batch.
+
+  The global batch is the `pipelines * size` consecutive records of the
+  train stream that one process would batch together; pipeline `p` takes
+  the `size` = `batch_size` x (its local replicas) of them from row
+  `p * size` on (its replicas `p * local, ...`: MultiWorkerMirroredStrategy
+  numbers a worker's replicas so), in `batch_size` pieces, one per local
+  replica.
+  """
+  if input_context is None:
+    return _PipelineRows(0, 1, batch_size)
+  pipelines = input_context.num_input_pipelines
+  local = max(1, input_context.num_replicas_in_sync // pipelines)
+  return _PipelineRows(input_context.input_pipeline_id, pipelines,
+                      batch_size * local)
 
 
 def _key(seed: int, *values: int | tf.Tensor) -> tf.Tensor:

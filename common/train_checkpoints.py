@@ -3,14 +3,22 @@
 A training checkpoint holds the model, the optimizer, the step, the best
 validation so far (`validation.BestVariables`) and the corpus it was
 trained on (`common.data.corpus_fingerprint`); `best/` holds the model of
-the best validation. Under a multi-worker strategy only the chief writes
-the model directory; the other workers write beside it (`.worker/<id>`).
+the best validation.
+
+Under a multi-worker strategy only the chief (`is_chief`) writes the model
+directory: checkpoints, `best/`, `best.json`, `config.json` and TensorBoard
+files. Every worker resumes from the chief's checkpoints, so the model
+directory must be the same shared one on every host (a network file system
+mounted at the same path; `check_same_start` verifies it). The other
+workers save their checkpoints (tf.distribute wants every worker to save)
+into a temporary directory of their own, deleted when the process ends.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import tempfile
 from typing import Callable
 
 import tensorflow as tf
@@ -64,6 +72,8 @@ class RunCheckpoints:
     step: the int64 step variable saved with them (assigned at each save).
     best: the best-validation variables saved with them.
     chief: whether this worker writes the model directory.
+    output_dir: where this worker writes (its TensorBoard files too): the
+      model directory for the chief, else a temporary directory.
   """
 
   def __init__(self, model_dir: str, model: tf.keras.Model,
@@ -79,24 +89,27 @@ class RunCheckpoints:
         model=model, optimizer=optimizer, step=self.step,
         best=self.best.checkpoint, corpus=self._corpus_var)
     self.chief = is_chief(strategy)
+    # Where every worker resumes from: the chief's checkpoints.
     self.directory = os.path.join(model_dir, ckpt_lib.CHECKPOINTS)
-    best_dir = os.path.join(model_dir, ckpt_lib.BEST)
+    self.output_dir = model_dir
     if not self.chief:
-      worker = os.path.join(model_dir, ".worker",
-                            str(strategy.cluster_resolver.task_id))
-      self.directory = os.path.join(worker, ckpt_lib.CHECKPOINTS)
-      best_dir = os.path.join(worker, ckpt_lib.BEST)
+      self._scratch = tempfile.TemporaryDirectory(prefix="neuralsynth-worker-")
+      self.output_dir = self._scratch.name
+      keep = 1
     self._manager = tf.train.CheckpointManager(
-        self.checkpoint, self.directory, max_to_keep=keep,
-        step_counter=self.step)
+        self.checkpoint, os.path.join(self.output_dir, ckpt_lib.CHECKPOINTS),
+        max_to_keep=keep, step_counter=self.step)
     self._best_manager = tf.train.CheckpointManager(
-        tf.train.Checkpoint(model=model, step=self.step), best_dir,
-        max_to_keep=1, step_counter=self.step)
+        tf.train.Checkpoint(model=model, step=self.step),
+        os.path.join(self.output_dir, ckpt_lib.BEST), max_to_keep=1,
+        step_counter=self.step)
 
   @property
   def latest(self) -> str | None:
-    """The newest training checkpoint written (None before the first)."""
-    return self._manager.latest_checkpoint
+    """The newest training checkpoint of the run (None before the first),
+    as the chief wrote it."""
+    latest = self._manager.latest_checkpoint
+    return latest and os.path.join(self.directory, os.path.basename(latest))
 
   def restore(self, log: Callable[[str], None]) -> str | None:
     """Resumes from the newest readable checkpoint, if any.
@@ -149,6 +162,41 @@ class RunCheckpoints:
           f"{paths[0]}: made by an older neuralsynth (it records no corpus), "
           f"so the run cannot resume exactly; fine-tune from it into a new "
           f"directory: --init_from={self.model_dir} --model_dir=NEW_DIR")
+
+
+def check_same_start(strategy: tf.distribute.Strategy, step: int,
+                     corpus: dict, model_dir: str) -> None:
+  """Refuses to train on if the workers of a multi-worker strategy do not
+  all go on from the same step on the same corpus (`corpus`: this worker's,
+  as `RunCheckpoints` takes it); one collective, nothing to check under
+  other strategies. A worker that did not find the chief's checkpoints
+  (no shared model directory) or reads another corpus would silently train
+  on other data than one process would.
+
+  Raises:
+    TrainingError: names the first worker that differs from the chief.
+  """
+  if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+    return
+  mine = [step, int(corpus["fingerprint"][:15], 16)]  # (60 bits of it)
+  values = strategy.gather(
+      strategy.experimental_distribute_values_from_function(
+          lambda _: tf.constant([mine], tf.int64)), axis=0).numpy()
+  # Replica r is on worker r // (replicas per worker); the chief is 0.
+  per_worker = values[::len(strategy.extended.worker_devices)].tolist()
+  chief_step, chief_corpus = per_worker[0]
+  for worker, (worker_step, worker_corpus) in enumerate(per_worker):
+    if worker_corpus != chief_corpus:
+      raise TrainingError(
+          f"{corpus['data_dir']}: worker {worker} reads another corpus than "
+          f"the chief (worker 0): every worker must read the same prepared "
+          f"corpus")
+    if worker_step != chief_step:
+      raise TrainingError(
+          f"{model_dir}: worker {worker} goes on from step {worker_step} but "
+          f"the chief (worker 0) from step {chief_step}: every worker must "
+          f"see the same model directory (shared storage: a network file "
+          f"system mounted at the same path)")
 
 
 def _check_corpus(saved: str, corpus: dict, model_dir: str) -> None:

@@ -59,10 +59,26 @@ class Schedule(tf.keras.optimizers.schedules.LearningRateSchedule):
     return {"config": self.config}
 
 
+class SummedGradientsAdam(tf.keras.optimizers.Adam):
+  """Adam that applies the gradients it is given as they are: already summed
+  over the replicas (and clipped) by `make_train_step`.
+
+  Under `tf.distribute`, a Keras 3 optimizer called in a replica context
+  sums the replicas' gradients itself (`_all_reduce_sum_gradients`), after
+  any clipping could see them; Keras 3 has no switch to skip that (Keras 2's
+  `experimental_aggregate_gradients=False` is gone: keras-team/keras#19308),
+  and summing R copies of a sum would scale the gradient by R.
+  """
+
+  def _all_reduce_sum_gradients(self, grads_and_vars: Any) -> Any:
+    return grads_and_vars
+
+
 def make_optimizer(config: dict, model: tf.keras.Model
                    ) -> tf.keras.optimizers.Optimizer:
-  """Adam on the schedule of `config`, its slots built for `model`."""
-  optimizer = tf.keras.optimizers.Adam(Schedule(config))
+  """Adam on the schedule of `config`, its slots built for `model`; it
+  expects gradients summed over the replicas (`SummedGradientsAdam`)."""
+  optimizer = SummedGradientsAdam(Schedule(config))
   optimizer.build(model.trainable_variables)
   return optimizer
 
@@ -109,13 +125,31 @@ def _gradients(model: tf.keras.Model, window: tf.Tensor, state: Any,
   return loss, grads, new_state
 
 
+def _all_replicas_sum(loss: tf.Tensor, grads: list[tf.Tensor]
+                      ) -> tuple[tf.Tensor, list[tf.Tensor]]:
+  """(loss, gradients) summed over all replicas, in one all-reduce: the
+  loss and gradient of the mean over the whole global batch, the same on
+  every replica (identity with one replica)."""
+  summed = tf.distribute.get_replica_context().all_reduce(
+      tf.distribute.ReduceOp.SUM, [loss] + list(grads))
+  return summed[0], summed[1:]
+
+
 def _guarded(grads: list[tf.Tensor], loss: tf.Tensor, clip: float
              ) -> tuple[list[tf.Tensor], tf.Tensor, tf.Tensor]:
-  """(gradients to apply, global norm, finite flag) of one replica.
+  """(gradients to apply, their global norm, finite flag) of a step.
 
-  Clipped to the global norm `clip` (0: no clipping) of this replica's
-  gradients; all zeros if the loss or the norm is not finite, so a
-  non-finite step leaves the weights as they were."""
+  Args:
+    grads: the gradients summed over all replicas (`_all_replicas_sum`).
+    loss: the loss summed over all replicas (nats per sample).
+    clip: the largest global norm (0: no clipping).
+
+  Returns:
+    The gradients clipped to the global norm `clip`, or all zeros if the
+    loss or the norm is not finite (a NaN/Inf on any replica reaches the
+    sums), so a non-finite step changes no gradient-driven weight on any
+    replica; the norm before clipping; the flag (bool).
+  """
   grad_norm = tf.linalg.global_norm(grads)
   finite = tf.math.is_finite(loss) & tf.math.is_finite(grad_norm)
   if clip:
@@ -130,14 +164,17 @@ def make_train_step(model: tf.keras.Model,
   """The compiled step on one TBPTT window: `(window, state, key) -> (loss
   nats, grad norm, finite flag, new state)`; the loss is the mean over all
   replicas' predicted samples, the flag 1.0 if every replica's loss and
-  gradient were finite (else no weight changed). `key` (int64 `[2]`,
-  `step_key`) keys the model's training randomness: each replica passes the
-  model `key` folded with its replica id (if the model takes a seed,
-  `model_api.takes_seed`). With `config["jit_compile"]` and one replica the
-  step is compiled with XLA.
+  gradient were finite (else 0.0, and no gradient was applied). `key`
+  (int64 `[2]`, `step_key`) keys the model's training randomness: each
+  replica passes the model `key` folded with its replica id (if the model
+  takes a seed, `model_api.takes_seed`). With `config["jit_compile"]` and
+  one replica the step is compiled with XLA.
 
-  Gradients are clipped per replica (`_guarded`), before the optimizer sums
-  them across replicas.
+  The replicas' gradients are summed (one all-reduce) before they are
+  clipped, so `grad_clip_norm` bounds the global norm of the gradient of
+  the whole batch, whatever the number of replicas, and the logged norm is
+  that gradient's. `optimizer` must take summed gradients as they are
+  (`make_optimizer`).
   """
   clip = float(config["grad_clip_norm"] or 0.0)
   replicas = strategy.num_replicas_in_sync
@@ -151,6 +188,7 @@ def make_train_step(model: tf.keras.Model,
                    ) -> tuple[Any, Any, Any, Any]:
     loss, grads, new_state = _gradients(model, window, state, key, replicas,
                                         takes_seed)
+    loss, grads = _all_replicas_sum(loss, grads)
     grads, grad_norm, finite = _guarded(grads, loss, clip)
     optimizer.apply_gradients(zip(grads, model.trainable_variables))
     return loss, grad_norm, tf.cast(finite, tf.float32), new_state
@@ -160,9 +198,9 @@ def make_train_step(model: tf.keras.Model,
                    ) -> tuple[Any, Any, Any, Any]:
     loss, norm, finite, new_state = strategy.run(replica_step,
                                                  (window, state, key))
-    loss = strategy.reduce("SUM", loss, axis=None)
-    norm = strategy.reduce("MEAN", norm, axis=None)
-    finite = strategy.reduce("SUM", finite, axis=None) / replicas
+    # (Sums: every replica holds the same values; take this worker's first.)
+    loss, norm, finite = (strategy.experimental_local_results(value)[0]
+                          for value in (loss, norm, finite))
     return loss, norm, finite, new_state
 
   return train_window

@@ -60,6 +60,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import re
 import sys
 import time
 from typing import Any, Callable, Iterator
@@ -126,6 +127,30 @@ def make_strategy(name: str = "default",
     return tf.distribute.TPUStrategy(resolver)
   raise TrainingError(f"unknown strategy {name!r}; expected default, "
                       f"mirrored, multi_worker or tpu")
+
+
+def lost_worker(error: tf.errors.OpError, strategy: tf.distribute.Strategy
+                ) -> str | None:
+  """What a multi-worker run lost, e.g. "worker 1 (host:port)", if `error`
+  says that another worker died or cannot be reached (TensorFlow names its
+  task, "/job:worker/replica:0/task:1"); None for any other error.
+
+  A dead worker's peers learn it at once if its host closes the
+  connections, else from the coordination service, which declares a task
+  lost after about 10 s without a heartbeat; either way every collective
+  then fails with UnavailableError (DeadlineExceededError on a timeout).
+  """
+  resolver = getattr(strategy, "cluster_resolver", None)
+  if resolver is None or not isinstance(
+      error, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError)):
+    return None
+  tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", error.message)
+  own = (resolver.task_type, str(resolver.task_id))
+  for job, task in tasks:
+    if (job, task) != own:
+      address = resolver.cluster_spec().task_address(job, int(task))
+      return f"{job} {task} ({address})"
+  return "a worker"
 
 
 # ---------------------------------------------------------------------------
@@ -263,6 +288,10 @@ def crossed(every: int, step: int, done_steps: int) -> bool:
 class _Loop:
   """One run of the loop over crops (state between the pieces)."""
 
+  # Called after each validation with (step, validation NLL in bits per
+  # sample): `train(..., on_validation=...)`.
+  on_validation: Callable[[int, float], None] | None = None
+
   def __init__(self, config: dict, data_dir: str, model_dir: str,
                setup: Setup, checkpoints: train_checkpoints.RunCheckpoints,
                step: int, progress: bool):
@@ -276,7 +305,7 @@ class _Loop:
     self.last_loss: Any = None  # the last step's loss tensor (nats)
     self.summary_crop: Any = None
     self.config_saved = False
-    self.writers = train_summaries.Writers(model_dir)
+    self.writers = train_summaries.Writers(checkpoints.output_dir)
     self.timer, self.timed_steps = time.time(), 0
     self.bar = tqdm(total=self.num_steps, initial=step, unit="step",
                     dynamic_ncols=True, disable=not progress,
@@ -309,7 +338,8 @@ class _Loop:
       done = self.train_crop(dist_crop)
       if self.every("validate_every", done) or self.step >= self.num_steps:
         self.validate()
-      if not stop.signal_name and self.every("audio_summary_every", done):
+      if (self.checkpoints.chief and not stop.signal_name and
+          self.every("audio_summary_every", done)):
         self.audio_summary()
       # (Read once: a signal arriving from here on waits for the next
       # crop's end.)
@@ -398,6 +428,8 @@ class _Loop:
     if validation.patience_exhausted(
         self.best, int(self.config["early_stopping_patience"] or 0)):
       self.stop_reason = "early stopping"
+    if self.on_validation is not None:
+      self.on_validation(self.step, val["nll_bits"])
 
   def audio_summary(self) -> None:
     """Audio from the family's generator (`train_summaries.summary_audio`)."""
@@ -462,7 +494,8 @@ def train_throughput(config: dict, build_model: BuildModel, steps: int = 10,
 def train(config: dict, data_dir: str, model_dir: str,
           build_model: BuildModel | None = None, *, strategy: str = "default",
           tpu: str | None = None, progress: bool = True, log: Log = print,
-          init_from: str | None = None) -> dict:
+          init_from: str | None = None,
+          on_validation: Callable[[int, float], None] | None = None) -> dict:
   """Trains (or resumes) a model; returns a dict of final figures.
 
   Args:
@@ -480,6 +513,9 @@ def train(config: dict, data_dir: str, model_dir: str,
       `fine_tune.fine_tune_source`; recorded in `model_dir/init.json`) at
       step 0 with a fresh optimizer. Ignored when `model_dir` holds a
       checkpoint: the run resumes.
+    on_validation: called after each validation with (step, validation
+      NLL in bits per sample); an exception it raises stops the run there,
+      without saving (e.g. a hyperparameter search pruning the run).
 
   Returns:
     dict(step, stop_reason: "reached num_steps", "early stopping";
@@ -506,8 +542,10 @@ def train(config: dict, data_dir: str, model_dir: str,
       model_dir, setup.model, setup.optimizer, corpus,
       int(config["keep_checkpoints"]), setup.strategy)
   step = restore(checkpoints, setup.model, config, build_model, source, log)
+  train_checkpoints.check_same_start(setup.strategy, step, corpus, model_dir)
   loop = _Loop(config, data_dir, model_dir, setup, checkpoints, step,
                progress)
+  loop.on_validation = on_validation
   try:
     try:
       with _StopRequest() as stop:
@@ -515,6 +553,12 @@ def train(config: dict, data_dir: str, model_dir: str,
     finally:
       loop.close()
   except (OSError, tf.errors.OpError) as e:
+    lost = isinstance(e, tf.errors.OpError) and lost_worker(e, setup.strategy)
+    if lost:
+      raise TrainingError(
+          f"lost {lost} at step {loop.step}, so every worker stops; the last "
+          f"checkpoint is {checkpoints.latest}: start every worker again with "
+          f"the same command to resume") from None
     if not _disk_full(e):
       raise
     raise TrainingError(

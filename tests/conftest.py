@@ -188,12 +188,14 @@ def periodic_corpus(tmp_path_factory):
 # order (`--dist=loadfile --no-loadscope-reorder`), so the long ones start
 # first and the short ones fill in at the end; ordered by their number of
 # tests instead, a long file could start last while the other worker idled.
-LONGEST_FILES = ("test_trainer.py", "test_pretrained.py", "test_resume.py",
-                 "test_compare.py", "test_files.py", "test_prepare_beam.py",
+LONGEST_FILES = ("test_multi_worker.py", "test_trainer.py", "test_tune.py",
+                 "test_pretrained.py", "test_resume.py", "test_compare.py",
+                 "test_files.py", "test_prepare_beam.py",
                  "test_encode_synthesize.py", "test_live.py", "test_suite.py",
                  "test_prepare.py", "test_likelihood.py", "test_cli.py",
                  "test_instrument.py", "test_wavenet.py",
-                 "test_context_validation.py", "test_samplernn.py")
+                 "test_context_validation.py", "test_samplernn.py",
+                 "test_wavenet_live.py", "test_train_step.py")
 
 
 def pytest_collection_modifyitems(items):
