@@ -153,8 +153,9 @@ def main(argv: list[str]) -> int:
 
 def define_flags() -> None:
   from absl import flags  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("work_dir", os.path.join(ROOT, "runs", "demo"),
-                      "Where the prepared clips go.")
+  flags.DEFINE_string("work_dir", os.path.join("runs", "demo"),
+                      "Where the prepared clips go (relative: to the "
+                      "current folder).")
   flags.DEFINE_string("report_dir", None, "Where the report goes (default "
                       "WORK_DIR/report). Remade on every run; a non-empty "
                       "folder that is no earlier demo report is refused.")
