@@ -63,3 +63,19 @@ def get(name: str) -> Family:
 def of_config(config: dict) -> Family:
   """The family a config names (its `family` key)."""
   return get(str(config["family"]))
+
+
+def export_module(family: Family) -> Any:
+  """The family's export functions: its module `<name>.export`
+  (`common.exporting` says what it provides).
+
+  Raises:
+    schema.ConfigError: the family has no export module.
+  """
+  try:
+    return importlib.import_module(f"{family.name}.export")
+  except ModuleNotFoundError as e:
+    if e.name != f"{family.name}.export":
+      raise
+    raise schema.ConfigError(f"the {family.name} family cannot be "
+                             f"exported (no {family.name}.export)") from None

@@ -189,7 +189,7 @@ def periodic_corpus(tmp_path_factory):
 # first and the short ones fill in at the end; ordered by their number of
 # tests instead, a long file could start last while the other worker idled.
 LONGEST_FILES = ("test_multi_worker.py", "test_notebook.py", "test_trainer.py",
-                 "test_tune.py", "test_wheel.py",
+                 "test_tune.py", "test_export.py", "test_wheel.py",
                  "test_pretrained.py", "test_resume.py", "test_compare.py",
                  "test_files.py", "test_prepare_beam.py",
                  "test_encode_synthesize.py", "test_live.py", "test_suite.py",
