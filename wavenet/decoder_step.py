@@ -222,7 +222,25 @@ def step(lay: Layout, w: dict, state: dict, t: tf.Tensor,
          layer_terms: tf.Tensor, out_terms: tf.Tensor, period: tf.Tensor,
          temperatures: tf.Tensor, noise: tf.Tensor
          ) -> tuple[tf.Tensor, dict]:
-  """Makes sample `t` of every sequence.
+  """Makes sample `t` of every sequence: `step_logits`, then Gumbel-max
+  sampling with `noise` (`[batch, q_levels]`, `common.sampling`) at
+  `temperatures` (float32 `[batch, 1]`).
+
+  Returns:
+    codes int32 `[batch]` and the state at `t + 1`.
+  """
+  logits, state = step_logits(lay, w, state, t, layer_terms, out_terms,
+                              period)
+  codes = sampling.sample_with_noise(logits, temperatures, noise)
+  return codes, dict(state, x=quantization.codes_to_unit(codes,
+                                                         lay.q_levels))
+
+
+def step_logits(lay: Layout, w: dict, state: dict, t: tf.Tensor,
+                layer_terms: tf.Tensor, out_terms: tf.Tensor,
+                period: tf.Tensor) -> tuple[tf.Tensor, dict]:
+  """The logits of sample `t` of every sequence, and the state after it
+  but for `x` (the sampled input of `t + 1`, which `step` sets).
 
   Args:
     lay, w: `layout`, `weights` (at batch > 1 its kernels per row, as
@@ -233,12 +251,10 @@ def step(lay: Layout, w: dict, state: dict, t: tf.Tensor,
       `frame_terms`.
     period: `[batch]` pitch period of `t`'s frame (unused without the
       period input).
-    temperatures: float32 `[batch, 1]`.
-    noise: the Gumbel noise of sample `t`, `[batch, q_levels]`
-      (`common.sampling.gumbel_noise`).
 
   Returns:
-    codes int32 `[batch]` and the state at `t + 1`.
+    logits float32 `[batch, q_levels]` and the state's other tensors at
+    `t + 1`.
   """
   x, history = state["x"], state["history"]
   inputs = x[:, None]
@@ -268,9 +284,7 @@ def step(lay: Layout, w: dict, state: dict, t: tf.Tensor,
   out = tf.nn.relu(skip + w["skip_bias"])
   out = tf.nn.relu(_dot(out, w["out1_kernel"]) + out_terms)
   logits = _dot(out, w["logits_kernel"]) + w["logits_bias"]
-  codes = sampling.sample_with_noise(logits, temperatures, noise)
-  return codes, dict(
-      x=quantization.codes_to_unit(codes, lay.q_levels),
+  return logits, dict(
       start_past=start_taps[:, :state["start_past"].shape[-1]],
       queues=queues, history=history)
 

@@ -53,8 +53,7 @@ from __future__ import annotations
 # are (its private parts; see the module doc).
 # pylint: disable=protected-access
 
-import contextlib
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import tensorflow as tf
 
@@ -299,34 +298,6 @@ def _autoencoder_functions(model: Any, gen: fastgen.FastGenerator,
   return functions
 
 
-@contextlib.contextmanager
-def _logits_tap() -> Iterator[list[tf.Tensor]]:
-  """Records the logits `decoder_step.step` samples from, while it runs.
-
-  `decoder_step.step` returns codes, not logits, and the TFLite step gives
-  both (a host may sample itself; the test compares logits). Until
-  `decoder_step` offers the logits of a step, its sampling module is
-  wrapped for the duration of one trace.
-  """
-  original = decoder_step.sampling
-  seen: list[tf.Tensor] = []
-
-  class Tap:
-    def __getattr__(self, name: str) -> Any:
-      return getattr(original, name)
-
-    def sample_with_noise(self, logits: tf.Tensor, temperature: tf.Tensor,
-                          gumbel: tf.Tensor) -> tf.Tensor:
-      seen.append(logits)
-      return original.sample_with_noise(logits, temperature, gumbel)
-
-  setattr(decoder_step, "sampling", Tap())
-  try:
-    yield seen
-  finally:
-    setattr(decoder_step, "sampling", original)
-
-
 def tflite(model: Any, config: dict) -> exporting.Exportable:
   """The TFLite step: one sample per call, batch 1 (module doc). Without
   the period input the state has no `history` (TFLite has no empty
@@ -374,14 +345,15 @@ def tflite(model: Any, config: dict) -> exporting.Exportable:
     noise = sampling.gumbel_noise(
         exporting.sequence_seeds(given["seed"], 1), position, 1,
         lay.q_levels)[:, 0]
-    with _logits_tap() as logits:
-      codes, state = decoder_step.step(
-          lay, exporting.read(weights), state, position, layer_terms,
-          out_terms, period[0] if period else tf.zeros([1]),
-          given["temperature"][:, None], noise)
-    made = dict(state, position=position + 1)
+    logits, state = decoder_step.step_logits(
+        lay, exporting.read(weights), state, position, layer_terms,
+        out_terms, period[0] if period else tf.zeros([1]))
+    codes = sampling.sample_with_noise(
+        logits, given["temperature"][:, None], noise)
+    made = dict(state, position=position + 1,
+                x=quantization.codes_to_unit(codes, lay.q_levels))
     return dict({name: made[name] for name in names}, codes=codes,
-                logits=logits[0], audio=exporting.decoded(
+                logits=logits, audio=exporting.decoded(
                     codes, gen.quantization, lay.q_levels))
 
   functions.update(initial_state=initial_state, step=step)
