@@ -392,7 +392,18 @@ class Served(test_live_server.Served):
                         {"Content-Type": content_type})
 
 
-def test_server_counts_bad_messages_and_plays_on():
+def test_server_counts_bad_messages_and_plays_on(monkeypatch):
+  # Each refusal is counted before it is answered: a client that reads
+  # the answer, then /status, sees it (it raced once: 6 of 7 counted).
+  counted_when_answered = []
+  reply = live_server._Handler._error  # pylint: disable=protected-access
+
+  def error(handler, code, message):
+    if handler.command == "POST":
+      counted_when_answered.append(handler.server.app.bad_messages)
+    reply(handler, code, message)
+
+  monkeypatch.setattr(live_server._Handler, "_error", error)  # pylint: disable=protected-access
   corners = fake_corners()
   corners = live_sound.Corners(**dict(vars(corners), names=(
       "<script>x</script>", "b", "c", "d")))
@@ -419,6 +430,7 @@ def test_server_counts_bad_messages_and_plays_on():
                        content_type="text/plain")[0] == 400
     status = served.request("GET", "/status")[1]
     assert status["bad_messages"] == len(bad) + 1 and status["messages"] == 1
+    assert counted_when_answered == list(range(1, len(bad) + 2))
     deadline = time.monotonic() + 5  # the note starts at the next block
     while status["voices"][0] is None and time.monotonic() < deadline:
       time.sleep(0.02)

@@ -116,18 +116,20 @@ class App(live_server.App):
       bad, last = self.bad_messages, self.last_error
     return dict(super().status(), bad_messages=bad, last_bad_message=last)
 
-  def message(self, body: bytes | None) -> str | None:
+  def message(self, body: bytes) -> str | None:
     """Applies a /control body; the error (counted) or None."""
     try:
-      if body is None:
-        raise ControlError("message: no acceptable body")
       self.stream.receive(parse_message(body))
       return None
     except ControlError as e:
-      with self._lock:
-        self.bad_messages += 1
-        self.last_error = str(e)
+      self.count_bad(str(e))
       return str(e)
+
+  def count_bad(self, reason: str) -> None:
+    """Counts a refused control message (before it is answered)."""
+    with self._lock:
+      self.bad_messages += 1
+      self.last_error = reason
 
 
 class _Handler(live_server.Handler):
@@ -139,10 +141,13 @@ class _Handler(live_server.Handler):
   def _control(self) -> None:
     app = self.server.app
     assert isinstance(app, App)
-    error = app.message(self._body("application/json", MAX_CONTROL_BYTES))
+    body = self._body("application/json", MAX_CONTROL_BYTES,
+                      refused=app.count_bad)
+    if body is None:
+      return
+    error = app.message(body)
     if error is not None:
-      if not self.wfile.closed and not self.close_connection:
-        self._error(400, error)
+      self._error(400, error)
       return
     self._json({"ok": True})
 

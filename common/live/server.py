@@ -369,24 +369,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
   def _status(self) -> None:
     self._json(self.server.app.status())
 
-  def _body(self, content_type: str, max_bytes: int) -> bytes | None:
-    """The request body, or None after answering why it is refused."""
+  def _body(self, content_type: str, max_bytes: int,
+            refused: Callable[[str], None] | None = None) -> bytes | None:
+    """The request body, or None after answering why it is refused.
+
+    `refused(reason)`, if given, is called before that answer is sent (so
+    a client that reads the answer then /status sees the refusal counted).
+    """
     given = self.headers.get("Content-Type", "").split(";")[0].strip()
+    length = self.headers.get("Content-Length", "")
     if given != content_type:
       # Also keeps other sites' pages out: a cross-site request with this
       # type needs a CORS preflight, which this server never grants.
-      self._error(400, f"{self.path}: send {content_type} (got "
-                  f"{given or 'no Content-Type'})")
-      return None
-    length = self.headers.get("Content-Length", "")
-    if not length.isdigit():
-      self._error(411, f"{self.path}: a Content-Length is needed")
-      return None
-    if int(length) > max_bytes:
-      self._error(413, f"{self.path}: {int(length)} bytes is more than the "
-                  f"limit of {max_bytes} bytes")
-      return None
-    return self.rfile.read(int(length))
+      code, reason = 400, (f"{self.path}: send {content_type} (got "
+                           f"{given or 'no Content-Type'})")
+    elif not length.isdigit():
+      code, reason = 411, f"{self.path}: a Content-Length is needed"
+    elif int(length) > max_bytes:
+      code, reason = 413, (f"{self.path}: {int(length)} bytes is more than "
+                           f"the limit of {max_bytes} bytes")
+    else:
+      return self.rfile.read(int(length))
+    if refused is not None:
+      refused(reason)
+    self._error(code, reason)
+    return None
 
   def _stream(self) -> None:
     app = self.server.app
