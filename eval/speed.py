@@ -19,13 +19,16 @@ generated sample and the arithmetic limit (`common.timing.arithmetic_limit`:
 the machine's float32 rate on the matrix shapes the family's generator
 multiplies by, over the FLOPs per sample) and the fraction of it reached.
 Every time is the median of `--repeats` runs after one warm-up run that
-compiles the graphs. `--train` times training instead: optimizer steps on
-TBPTT windows of random codes, exactly as `common.trainer` runs them, at the
-preset's batch size (or the first of `--batch_sizes` given explicitly).
+compiles the graphs. `--processes=K` splits each batch over K worker
+processes (`common.process_generator`). `--train` times training instead:
+optimizer steps on TBPTT windows of random codes, exactly as
+`common.trainer` runs them, at the preset's batch size (or the first of
+`--batch_sizes` given explicitly).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Sequence
 
 from common import checkpoint as checkpoint_lib
@@ -58,12 +61,23 @@ def main(argv: list[str]) -> int:
                                "--model_dir")
     loaded = models_lib.build_random(
         family, f.config or throughput.DEFAULT_PRESETS[family])
-  result = throughput.generation_speed(
-      loaded, cli.positive_ints(f.batch_sizes, "batch_sizes"), f.seconds,
-      f.repeats, naive=f.naive)
+  batch_sizes = cli.positive_ints(f.batch_sizes, "batch_sizes")
+  if f.processes > 1:
+    from common import process_generator  # pylint: disable=g-import-not-at-top
+    loaded = dataclasses.replace(
+        loaded, generator=process_generator.ProcessGenerator(
+            loaded.model, loaded.config, f.processes, f.threads))
+  try:
+    result = throughput.generation_speed(loaded, batch_sizes, f.seconds,
+                                         f.repeats, naive=f.naive)
+  finally:
+    getattr(loaded.generator, "close", lambda: None)()
+  result["processes"] = f.processes
   env, rows = result["environment"], result["rows"]
   print(f"{loaded.name}: {loaded.flops_per_sample() / 1e6:.2f} MFLOP per "
-        f"sample; TF {env['tensorflow']}, {env['cpu_count']} CPUs")
+        f"sample; TF {env['tensorflow']}, {env['cpu_count']} CPUs"
+        + (f"; {f.processes} worker processes, each with --threads="
+           f"{f.threads}" if f.processes > 1 else ""))
   print(throughput.format_table(rows))
   for row in rows if f.naive else ():
     print(f"batch {row['batch_size']}: naive recomputation "
@@ -113,6 +127,12 @@ def define_flags() -> None:
   flags.DEFINE_integer("train_steps", 20, "Timed optimizer steps per run "
                        "with --train.")
   threads.define_flag(default=0)
+  flags.DEFINE_integer(
+      "processes", 1, "Split each batch's sequences over this many worker "
+      "processes (common.process_generator), each with --threads "
+      "threads: --processes=2 --threads=1 uses both cores of a 2-core "
+      "machine for batch 4. Memory figures are this process's only.",
+      lower_bound=1)
 
 
 def run() -> None:

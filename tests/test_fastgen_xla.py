@@ -46,17 +46,22 @@ def test_batched_chunk_has_no_matrix_matrix_products():
   sequence (`decoder_step._dot`), which XLA:CPU emits inline; a `[batch,
   in] x [in, out]` product would be a call to Eigen's gemm (~1-3 us each
   at these sizes, 40 per sample). Only the dilated taps' product (one per
-  sample, batched over layers) stays matrix-matrix."""
+  sample, batched over layers) stays matrix-matrix, and the frame terms'
+  product, once per chunk before the loop."""
   model = wavenet_tests._shared("tiny")
   gen = fastgen.FastGenerator(model, wavenet_tests._config_of(model))
   request = wavenet_tests._request(model, 2, 32)
   state = gen.start(request)
-  terms = gen._frame_inputs(request.embeddings[:, :1], 32, 2)
+  embeddings = gen._chunk_embeddings(request.embeddings[:, :1], 32, 2)[0]
   hlo = gen._chunk_fn(2).experimental_get_compiler_ir(
-      state.tensors, *terms, tf.constant(0), tf.constant(32),
+      state.tensors, embeddings, tf.constant(0), tf.constant(32),
       tf.constant([1.0, 1.0]), tf.constant([1, 2], tf.uint32))(
           stage="hlo")
-  dots = [line for line in hlo.splitlines() if " dot(" in line]
+  # The loop's products: those outside the entry computation (the frame
+  # terms' one product per chunk is in it, before the loop).
+  looped = hlo.split("\nENTRY ")[0]
+  assert " while(" in hlo.split("\nENTRY ")[1]
+  dots = [line for line in looped.splitlines() if " dot(" in line]
   unbatched = [line for line in dots if "lhs_batch_dims" not in line]
   assert len(dots) > len(model.decoder.blocks)
   assert not unbatched, unbatched

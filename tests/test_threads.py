@@ -15,16 +15,22 @@ from common import threads
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_speed_runs_with_the_threads_asked_for(tmp_path):
+def test_speed_runs_with_the_threads_and_processes_asked_for(tmp_path):
+  """(`--processes`: the batch split over worker processes,
+  `tests/test_process_generator.py`.)"""
   out = tmp_path / "speed.json"
   result = subprocess.run(
       [sys.executable, "-m", "eval.speed", "wavenet", "--config=tiny",
-       "--batch_sizes=1", "--repeats=1", "--seconds=0.05", "--threads=1",
-       f"--output={out}"], cwd=ROOT, capture_output=True, text=True,
-      timeout=300, check=False)
+       "--batch_sizes=2", "--repeats=1", "--seconds=0.05", "--threads=1",
+       "--processes=2", f"--output={out}"], cwd=ROOT, capture_output=True,
+      text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  environment = json.loads(out.read_text())["environment"]
-  assert environment["intra_op_threads"] == 1
+  assert "2 worker processes, each with --threads=1" in result.stdout
+  speed = json.loads(out.read_text())
+  assert speed["environment"]["intra_op_threads"] == 1
+  assert speed["processes"] == 2
+  assert [row["batch_size"] for row in speed["rows"]] == [2]
+  assert speed["rows"][0]["samples_per_second"] > 0
 
 
 def test_a_change_after_tensorflow_started_is_a_flag_error():

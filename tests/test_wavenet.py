@@ -437,20 +437,23 @@ def test_generation_request_errors(autoencoder):
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_flops_per_sample_counts_what_generation_runs(preset):
+def test_flops_per_sample_counts_what_generation_runs(preset, monkeypatch):
   """`flops_per_sample` against the products the cached step really runs
   (`flop_count`): two blocks minus one (per-block work cancels), per sample
-  and sequence."""
-  model, batch = _shared(preset), 2
+  and sequence. Blocks of whole chunks (a shorter block pads its chunk's
+  frame terms, one product per frame of the chunk, computed in it), short
+  ones here: counting runs every step eagerly."""
+  monkeypatch.setattr(fastgen, "CHUNK_SAMPLES", 64)
+  model, batch, chunk = _shared(preset), 2, 64
   gen = fastgen.FastGenerator(model, _config_of(model))
-  request = _request(model, batch, 64)
+  request = _request(model, batch, 2 * chunk)
 
   def counted(num_samples):
     with flop_count.matmul_flops() as count:
-      generator_lib.generate(gen, request, num_samples, 32)
+      generator_lib.generate(gen, request, num_samples, chunk)
     return count.flops
 
-  per_sample = (counted(64) - counted(32)) / (32 * batch)
+  per_sample = (counted(2 * chunk) - counted(chunk)) / (chunk * batch)
   assert per_sample == flops.flops_per_sample(_config(preset))
 
 

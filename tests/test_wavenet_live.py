@@ -27,6 +27,7 @@ import pytest
 
 from common import generator as generator_lib
 from common import quantization
+from common import state_rows
 from conftest import tone, write_audio
 import test_live_server
 from wavenet import latent_ops
@@ -205,12 +206,12 @@ def test_new_note_starts_its_row_from_the_initial_state(tiny):
   gen = fastgen.generator(model, config)
   request = generator_lib.Request.make(4, embeddings=np.zeros(
       [4, 1, 4 + BINS], np.float32))
-  axes = live_voices.batch_axes(gen, request)
+  axes = state_rows.batch_axes(gen, request)
   fresh = gen.start(request)
   state = fresh
   frames = corners.embeddings[:, 0, :16]
   _, state = gen.next_block(state, 512, frames)
-  reset = live_voices.reset_rows(state, fresh, [2], axes)
+  reset = state_rows.reset_rows(state, fresh, [2], axes)
   for name, axis in axes.items():
     old, new = np.asarray(state.tensors[name]), np.asarray(reset.tensors[name])
     zero = np.asarray(fresh.tensors[name])
@@ -232,16 +233,16 @@ def test_rows_taken_decoded_and_put_back_match_the_whole_batch(tiny):
   gen = fastgen.generator(model, config)
   request = generator_lib.Request.make(4, seed=3, embeddings=np.zeros(
       [4, 1, 4 + BINS], np.float32))
-  axes = live_voices.batch_axes(gen, request)
+  axes = state_rows.batch_axes(gen, request)
   frames = corners.embeddings[:, 0, :16]
   _, state = gen.next_block(gen.start(request), 512, frames)
   whole_codes, whole = gen.next_block(state, 512, frames)
   rows = [1, 3]
-  part = live_voices.take_rows(state, rows, axes)
+  part = state_rows.take_rows(state, rows, axes)
   assert part.seeds == (4, 6) and part.num_seqs == 2
   part_codes, part = gen.next_block(part, 512, frames[rows])
   np.testing.assert_array_equal(part_codes, whole_codes[rows])
-  merged = live_voices.put_rows(state, part, rows, axes)
+  merged = state_rows.put_rows(state, part, rows, axes)
   assert merged.position == whole.position
   for name, axis in axes.items():
     if axis is None:

@@ -194,14 +194,29 @@ def frame_terms(lay: Layout, w: dict, embeddings: tf.Tensor
   layer's gate and `[frames, batch, S]` before the output stack's relu
   (projections plus biases) from embeddings `[frames, batch, E]`."""
   frames, batch = tf.shape(embeddings)[0], tf.shape(embeddings)[1]
-  terms = tf.nn.bias_add(
-      tf.matmul(tf.reshape(embeddings, [-1, lay.embedding_width]),
-                w["cond_kernel"]), w["cond_bias"])
-  terms = tf.reshape(terms, [frames, batch, -1])
+  if lay.embedding_width:
+    terms = tf.nn.bias_add(
+        tf.matmul(tf.reshape(embeddings, [-1, lay.embedding_width]),
+                  w["cond_kernel"]), w["cond_bias"])
+    terms = tf.reshape(terms, [frames, batch, -1])
+  else:  # the biases alone (no product over zero columns: unreliable in
+    # a graph, where it may be fused with its bias)
+    terms = tf.broadcast_to(w["cond_bias"],
+                            [frames, batch, w["cond_bias"].shape[0]])
   layers_width = len(lay.dilations) * 2 * lay.width
   per_layer = tf.reshape(terms[..., :layers_width],
                          [frames, batch, len(lay.dilations), 2 * lay.width])
   return tf.transpose(per_layer, [0, 2, 1, 3]), terms[..., layers_width:]
+
+
+def chunk_frames(lay: Layout, w: dict, embeddings: tf.Tensor,
+                 periods_of: Any) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+  """A chunk's per-frame inputs from its embedding frames `[frames, batch,
+  E]` (E = 0 unconditioned): `frame_terms` and the pitch periods `[frames,
+  batch]` (`periods_of(embeddings)`; zeros without the period input)."""
+  periods = (periods_of(embeddings) if lay.history
+             else tf.zeros(tf.shape(embeddings)[:2]))
+  return (*frame_terms(lay, w, embeddings), periods)
 
 
 def _period_ago(lay: Layout, history: tf.Tensor, t: tf.Tensor,

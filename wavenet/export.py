@@ -120,35 +120,22 @@ def _frames(model: Any, conditioning: list[tf.Tensor]) -> tf.Tensor:
       conditioning[0])
 
 
-def _block_terms(gen: fastgen.FastGenerator, frames: tf.Tensor | None,
-                 chunks: tf.Tensor, biases: list[tf.Tensor], batch: int
-                 ) -> list[tf.Tensor]:
-  """A block's per-frame inputs in whole chunks, as the generator's
-  `_frame_inputs` makes them: `decoder_step.frame_terms` of its embedding
-  frames `[batch, frames, width]` (an autoencoder) and their pitch periods,
-  zero-padded; an unconditional model's one frame per chunk is `biases`,
-  the generator's own terms of no embedding (made eagerly: in a graph, a
-  product over no columns fused with its bias is not reliable)."""
-  lay = gen._layout
+def _block_embeddings(gen: fastgen.FastGenerator, frames: tf.Tensor | None,
+                      chunks: tf.Tensor, batch: int) -> tf.Tensor:
+  """A block's embedding frames in whole chunks, `[chunks * frames per
+  chunk, batch, width]`, as the generator's `_chunk_embeddings` makes them:
+  an autoencoder's frames `[batch, frames, width]` transposed and
+  zero-padded; an unconditional model's one frame of width 0 per chunk."""
   count = chunks * gen._frames
   if frames is None:
-    layer_terms, out_terms, periods = biases
-    return [tf.tile(layer_terms, [count, 1, batch, 1]),
-            tf.tile(out_terms, [count, batch, 1]),
-            tf.tile(periods, [count, batch])]
-  frames = exporting.with_batch(frames, batch)
-  embeddings = tf.transpose(frames, [1, 0, 2])
-  periods = (tf.transpose(gen.model.periods(frames)) if lay.history
-             else tf.zeros(tf.shape(embeddings)[:2]))
-  padding = count - tf.shape(embeddings)[0]
-  weights = exporting.read(gen._weights)
-  return [tf.pad(t, [[0, padding]] + [[0, 0]] * (t.shape.rank - 1))
-          for t in (*decoder_step.frame_terms(lay, weights, embeddings),
-                    periods)]
+    return tf.zeros([count, batch, 0])
+  embeddings = tf.transpose(exporting.with_batch(frames, batch), [1, 0, 2])
+  return tf.pad(embeddings, [[0, count - tf.shape(embeddings)[0]], [0, 0],
+                             [0, 0]])
 
 
 def _decode(gen: fastgen.FastGenerator, state: dict,
-            frames: tf.Tensor | None, biases: list[tf.Tensor],
+            frames: tf.Tensor | None,
             num_samples: tf.Tensor, temperatures: tf.Tensor,
             seeds: tf.Tensor, batch: int) -> dict[str, tf.Tensor]:
   """`num_samples` from `state` for a static batch size: the generator's
@@ -159,7 +146,6 @@ def _decode(gen: fastgen.FastGenerator, state: dict,
     frames: an autoencoder's embedding frames covering the samples
       `[batch, frames, width]` (the first at `position`, a frame
       boundary); None for an unconditional model.
-    biases: an unconditional model's terms (`_block_terms`).
 
   Returns:
     dict(codes int32 `[batch, num_samples]`, the state after them).
@@ -171,14 +157,14 @@ def _decode(gen: fastgen.FastGenerator, state: dict,
   queues = {k: exporting.with_batch(state[k], batch, axis)
             for k, axis in _BATCH_AXIS.items()}
   chunks = -(-num_samples // chunk_samples)
-  terms = _block_terms(gen, frames, chunks, biases, batch)
+  embeddings = _block_embeddings(gen, frames, chunks, batch)
   codes = tf.TensorArray(tf.int32, size=chunks, infer_shape=False,
                          element_shape=[None, batch])
 
   def body(c: tf.Tensor, queues: dict, codes: tf.TensorArray) -> tuple:
     index = c * per_chunk + tf.range(per_chunk)
     steps = tf.minimum(chunk_samples, num_samples - c * chunk_samples)
-    made, queues = run(queues, *[tf.gather(t, index) for t in terms],
+    made, queues = run(queues, tf.gather(embeddings, index),
                        position + c * chunk_samples, steps, temperatures,
                        seeds)
     return c + 1, queues, codes.write(c, tf.transpose(made[:, :steps]))
@@ -197,17 +183,13 @@ def saved_model(model: Any, config: dict, max_batch: int
   kind, q_levels = gen.quantization, gen.q_levels
   state_specs = _state_specs(lay, None)
 
-  # An unconditional model's terms (its biases), as the generator makes
-  # them: one frame, batch 1.
-  biases = [] if model.conditioned else gen._frame_inputs(None, lay.hop, 1)
-
   def run(state: dict, frames: tf.Tensor | None, num_samples: tf.Tensor,
           temperature: tf.Tensor, seed: tf.Tensor) -> dict[str, tf.Tensor]:
     batch = tf.shape(state["x"])[0]
     seeds = exporting.sequence_seeds(seed, batch)
     temperatures = exporting.per_sequence(temperature, batch)
     made = exporting.by_batch_size(batch, max_batch, lambda b: _decode(
-        gen, state, frames, biases, num_samples, exporting.with_batch(
+        gen, state, frames, num_samples, exporting.with_batch(
             temperatures, b), exporting.with_batch(seeds, b), b))
     return dict(made, audio=exporting.decoded(made["codes"], kind,
                                                 q_levels))
@@ -315,8 +297,9 @@ def tflite(model: Any, config: dict) -> exporting.Exportable:
   if lay.history:
     term_specs.append(tf.TensorSpec([1], tf.float32, name="period"))
   functions: dict[str, Any] = {}
-  # An unconditional model's terms: its biases (see `_block_terms`).
-  biases = [] if model.conditioned else gen._frame_inputs(None, lay.hop, 1)
+  # An unconditional model's terms: its biases (one frame, batch 1).
+  biases = [] if model.conditioned else decoder_step.frame_terms(
+      lay, exporting.read(weights), tf.zeros([1, 1, 0]))
 
   @exporting.signature([])
   def initial_state() -> dict[str, tf.Tensor]:

@@ -34,7 +34,8 @@ matrix product per layer instead of recomputing the receptive field.
 - Conditioning: the embedding of the current frame (constant for
   `hop_length` samples; nearest-neighbour upsampling) enters every layer
   and the output stack through 1x1 projections computed once per frame
-  of the block (`decoder_step.frame_terms`), not per sample. `next_block`
+  of the chunk inside its computation (`decoder_step.frame_terms`), not
+  per sample. `next_block`
   takes the embedding frames of its block only (a real-time player feeds
   them as they come).
 - Pitch period input (`pitch_period_input`): the decoder's start conv also
@@ -175,51 +176,50 @@ class FastGenerator(_WaveNetGenerator):
     frames = self._check_block(state, num_samples, embeddings)
     temperatures, seeds = _sampling_args(state)
     run = self._chunk_fn(state.num_seqs)
-    terms = self._frame_inputs(frames, num_samples, state.num_seqs)
-    chunks = terms[0].shape[0] // self._frames
+    chunk_embeddings = self._chunk_embeddings(frames, num_samples,
+                                              state.num_seqs)
     tensors, blocks = state.tensors, []
-    for index, chunk_terms in enumerate(zip(*[tf.split(t, chunks)
-                                              for t in terms])):
+    for index, chunk in enumerate(chunk_embeddings):
       done = index * self._frames * self._layout.hop
       steps = min(self._frames * self._layout.hop, num_samples - done)
       codes, tensors = run(
-          tensors, *chunk_terms,
-          tf.constant(state.position + done, tf.int32),
+          tensors, chunk, tf.constant(state.position + done, tf.int32),
           tf.constant(steps, tf.int32), temperatures, seeds)
       blocks.append(codes.numpy()[:, :steps])
     return np.concatenate(blocks, axis=1), state.replace(
         position=state.position + num_samples, tensors=tensors)
 
-  def _frame_inputs(self, frames: np.ndarray | None, num_samples: int,
-                    batch: int) -> list[tf.Tensor]:
-    """A block's per-frame inputs, zero-padded to whole chunks: its
-    `decoder_step.frame_terms` (once per frame of the block) and its pitch
-    periods `[frames, batch]` (zeros without the period input). An
-    unconditional model has one frame per chunk (the biases)."""
-    lay = self._layout
-    chunks = -(-num_samples // (self._frames * lay.hop))
+  def _chunk_embeddings(self, frames: np.ndarray | None, num_samples: int,
+                        batch: int) -> list[np.ndarray]:
+    """A block's embedding frames per chunk, `[frames, batch, E]` each,
+    the last zero-padded to whole chunks (an unconditional model: one
+    frame of width 0 per chunk)."""
+    chunks = -(-num_samples // (self._frames * self._layout.hop))
     if frames is None:
-      frames = np.zeros([batch, chunks, 0], np.float32)
-    embeddings = tf.constant(np.transpose(frames, [1, 0, 2]))
-    periods = (tf.transpose(self.model.periods(frames)) if lay.history
-               else tf.zeros(embeddings.shape[:2]))
-    padding = chunks * self._frames - embeddings.shape[0]
-    return [tf.pad(t, [[0, padding]] + [[0, 0]] * (t.shape.rank - 1))
-            for t in (*decoder_step.frame_terms(lay, self._weights,
-                                                embeddings), periods)]
+      return [np.zeros([1, batch, 0], np.float32)] * chunks
+    embeddings = np.transpose(frames, [1, 0, 2])
+    padded = np.zeros([chunks * self._frames, *embeddings.shape[1:]],
+                      np.float32)
+    padded[:len(embeddings)] = embeddings
+    return np.split(padded, chunks)
 
   def _chunk_fn(self, batch_size: int) -> Any:
-    """`decoder_step.chunk` compiled by XLA for a batch size."""
+    """A chunk compiled by XLA for a batch size: its frames' inputs
+    (`decoder_step.chunk_frames`), then `decoder_step.chunk`; called with
+    (state, embeddings `[frames, batch, E]`, start, num_steps,
+    temperatures, seeds)."""
     if batch_size not in self._chunk_fns:
-      layout, variables = self._layout, self._weights
+      layout, variables, model = self._layout, self._weights, self.model
+      # (through `model`, a weak proxy: a bound method would hold the model)
+      periods_of = lambda e: model.periods(e)  # noqa: E731
 
-      def run(state: dict, layer_terms: tf.Tensor, out_terms: tf.Tensor,
-              periods: tf.Tensor, start: tf.Tensor, num_steps: tf.Tensor,
-              temperatures: tf.Tensor, seeds: tf.Tensor) -> tuple:
+      def run(state: dict, embeddings: tf.Tensor, start: tf.Tensor,
+              num_steps: tf.Tensor, temperatures: tf.Tensor,
+              seeds: tf.Tensor) -> tuple:
         w = tf.nest.map_structure(tf.convert_to_tensor, variables)
-        return decoder_step.chunk(layout, w, state, layer_terms, out_terms,
-                                  periods, start, num_steps, temperatures,
-                                  seeds)
+        terms = decoder_step.chunk_frames(layout, w, embeddings, periods_of)
+        return decoder_step.chunk(layout, w, state, *terms, start,
+                                  num_steps, temperatures, seeds)
 
       self._chunk_fns[batch_size] = tf.function(run, jit_compile=True)
     return self._chunk_fns[batch_size]

@@ -50,14 +50,21 @@ def _define_flags() -> None:
   flags.DEFINE_string("checkpoint", "best", "best, last or a checkpoint "
                       "prefix.")
   threads.define_flag(default=1)
+  flags.DEFINE_integer(
+      "processes", 0, "Processes decoding the sounding voices, this one "
+      "included, each with --threads threads (0: one per core, at most 4). "
+      "Two on two cores decode four voices 1.3-1.4x faster than one.",
+      lower_bound=0)
   flags.mark_flags_as_required(["model_dir", "corners"])
 
 
 def main(argv: list[str]) -> int:
   # pylint: disable=g-import-not-at-top
   from absl import flags
+  from common import process_generator
   from common import threads
   from wavenet import instrument_sounds
+  from wavenet import live_voices
   from wavenet import live_server
   if len(argv) > 1:
     print(f"error: unexpected arguments {' '.join(argv[1:])}",
@@ -71,8 +78,13 @@ def main(argv: list[str]) -> int:
       f.model_dir, f.corners, instrument_sounds.parse_pitches(f.pitches),
       seconds=f.seconds, note_off=f.note_off, stats=f.stats, seed=f.seed,
       temperature=f.temperature, lead_seconds=f.lead_seconds,
-      checkpoint=f.checkpoint, log=log)
-  live_server.serve(instrument, f.host, f.port, log=log)
+      checkpoint=f.checkpoint, log=log,
+      processes=f.processes or process_generator.default_processes(
+          live_voices.MAX_VOICES), threads=f.threads)
+  try:
+    live_server.serve(instrument, f.host, f.port, log=log)
+  finally:
+    getattr(instrument.gen, "close", lambda: None)()
   return 0
 
 
@@ -82,13 +94,14 @@ def run() -> None:
   from common import cli
   from common.generator import RequestError
   from common.live.server import ServerError
+  from common.process_generator import WorkerError
   from wavenet.embeddings import EmbeddingsError
   from wavenet.instrument_sounds import InstrumentError
   from wavenet.latent_ops import LatentError
   from wavenet.live_engine import LiveError
   cli.run(main, _define_flags, __doc__,
           user_errors=(EmbeddingsError, InstrumentError, RequestError,
-                       ServerError, LatentError, LiveError))
+                       ServerError, LatentError, LiveError, WorkerError))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import numpy as np
 
 from common import generator as generator_lib
 from common import quantization
+from common import state_rows
 from common.live import engine as live_engine
 from wavenet import live_sound
 from wavenet import live_voices
@@ -117,7 +118,7 @@ class LiveInstrument:
         live_voices.MAX_VOICES, seed, temperature,
         embeddings=np.zeros([live_voices.MAX_VOICES, 1,
                              corners.embeddings.shape[-1]], np.float32))
-    self._axes = live_voices.batch_axes(gen, self._request)
+    self._axes = state_rows.batch_axes(gen, self._request)
     self._fresh = gen.start(self._request)
     self._lock = threading.Lock()
     self._events: collections.deque[tuple[str, int, float]] = (
@@ -144,7 +145,7 @@ class LiveInstrument:
     for pitch in range(low, high + 1):
       live_sound.pitch_two_hot(pitch, self.corners.pitch_bins,
                                self.corners.min_midi)
-    live_voices.reset_rows(self._fresh, self._fresh, [0], self._axes)
+    state_rows.reset_rows(self._fresh, self._fresh, [0], self._axes)
 
   # -- messages (any thread) ----------------------------------------------------
 
@@ -283,7 +284,7 @@ class LiveInstrument:
         self.voices.note_off(pitch)
       else:
         self.voices.all_off()
-    state = live_voices.reset_rows(state, self._fresh, sorted(restarted),
+    state = state_rows.reset_rows(state, self._fresh, sorted(restarted),
                                    self._axes)
     pitches = [None if v is None else v.pitch for v in self.voices.rows]
     index, sounding = self.voices.advance(self.frames_per_block)
@@ -291,10 +292,10 @@ class LiveInstrument:
     active = [row for row in range(len(pitches)) if sounding[row].any()]
     audio = np.zeros([len(pitches), self.block_samples], np.float32)
     if active:  # only the sounding rows are decoded (batch 1 to 4)
-      part = live_voices.take_rows(state, active, self._axes)
+      part = state_rows.take_rows(state, active, self._axes)
       codes, part = self.gen.next_block(part, self.block_samples,
                                         frames[active])
-      state = live_voices.put_rows(state, part, active, self._axes)
+      state = state_rows.put_rows(state, part, active, self._axes)
       audio[active] = quantization.decode(codes, self.gen.quantization,
                                           self.gen.q_levels)
     else:

@@ -180,11 +180,16 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
                     stats: str | None = None, seed: int = 0,
                     temperature: float = 1.0,
                     lead_seconds: float = live_engine.LEAD_SECONDS,
-                    checkpoint: str = "best",
+                    checkpoint: str = "best", processes: int = 1,
+                    threads: int = 1,
                     log: Callable[[str], None] = print
                     ) -> live_engine.LiveInstrument:
   """Loads an autoencoder, encodes the corners and measures (and logs) the
   real-time factor of 1 to 4 voices, which compiles every batch size.
+
+  With `processes` > 1 the sounding voices are decoded by that many worker
+  processes (`common.process_generator`, `threads` intra-op threads each):
+  the instrument's `gen` then has a `close` to call when done.
 
   Raises:
     EmbeddingsError: not an autoencoder.
@@ -200,9 +205,19 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
   loaded = embeddings_lib.load_autoencoder(model_dir, checkpoint)
   encoded = live_corners.load_corners(loaded.model, loaded.config, corners,
                                       pitches, seconds, note_off, stats)
-  gen = fastgen.generator(loaded.model, loaded.config)
+  if processes > 1:
+    from common import process_generator
+    log(f"starting {processes} decoding processes")
+    gen: Any = process_generator.ProcessGenerator(
+        loaded.model, loaded.config, processes, threads)
+  else:
+    gen = fastgen.generator(loaded.model, loaded.config)
   frames = live_engine.block_frames(gen.samples_per_frame or 1)
-  factors = live_engine.measure_real_time(gen, frames)
+  try:
+    factors = live_engine.measure_real_time(gen, frames)
+  except BaseException:
+    getattr(gen, "close", lambda: None)()
+    raise
   log("decoding speed on this machine (real-time factor): " + ", ".join(
       f"{n} voice{'s' * (n > 1)} {f:.2f}x" for n, f in factors.items())
       + ("" if min(factors.values()) >= 1 else

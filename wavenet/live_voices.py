@@ -6,7 +6,7 @@ held - 1` while the key is down, then it holds frame `held - 1` (the last
 frame before the corner notes' note-off: their sustain) for as long as the
 key stays down; on key-up it jumps to frame `held` (if not past it) and
 plays the release frames `held .. frames - 1`, after which its row is free.
-Only the rows that sound are decoded (`take_rows`, `put_rows`): a free row
+Only the rows that sound are decoded (`common.state_rows`): a free row
 costs nothing, and its state is reset when a note takes it.
 
 Pure bookkeeping (no model, no clock): `Voices.note_on` / `note_off` apply
@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from common import generator as generator_lib
 
 MAX_VOICES = 4
 
@@ -122,77 +121,3 @@ class Voices:
     """Each row's voice as JSON-ready data (None when free)."""
     return [None if v is None else dict(
         pitch=v.pitch, frame=v.frame, held=v.held) for v in self.rows]
-
-
-def batch_axes(gen: generator_lib.Generator, request: generator_lib.Request
-               ) -> Any:
-  """The batch axis of each tensor of the generator's state (a structure
-  like `State.tensors`: an int, or None for a tensor without one), found
-  by comparing the states of 1 and 2 sequences."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  one = gen.start(request.rows([0]))
-  two = gen.start(request.rows([0, 0]))
-
-  def axis(a: Any, b: Any) -> int | None:
-    differ = [i for i, (m, n) in enumerate(zip(np.shape(a), np.shape(b)))
-              if m != n]
-    return differ[0] if differ else None
-  return tf.nest.map_structure(axis, one.tensors, two.tensors)
-
-
-def reset_rows(state: generator_lib.State, fresh: generator_lib.State,
-               rows: list[int], axes: Any) -> generator_lib.State:
-  """`state` with the decoder state of `rows` taken from `fresh` (a
-  generator's `start` state of the same batch): those sequences start
-  anew, the others go on. The position stays (noise is keyed by it).
-
-  (The generic form of what a `Generator.reset_rows(state, rows)` would do
-  inside a family: `axes` from `batch_axes`.)
-  """
-  if not rows:
-    return state
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def reset(current: Any, zero: Any, axis: int | None) -> Any:
-    if axis is None:
-      return current
-    mask = np.zeros(np.shape(current)[axis], bool)
-    mask[rows] = True
-    shape = [1] * len(np.shape(current))
-    shape[axis] = len(mask)
-    return tf.where(tf.constant(mask.reshape(shape)), zero, current)
-  return state.replace(tensors=tf.nest.map_structure(
-      reset, state.tensors, fresh.tensors, axes))
-
-
-def take_rows(state: generator_lib.State, rows: list[int], axes: Any
-              ) -> generator_lib.State:
-  """The sequences `rows` of `state` as a state of `len(rows)` sequences
-  (`axes` from `batch_axes`); the position is shared."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def take(tensor: Any, axis: int | None) -> Any:
-    return tensor if axis is None else tf.gather(tensor, rows, axis=axis)
-  return state.replace(
-      seeds=tuple(state.seeds[r] for r in rows),
-      temperatures=tuple(state.temperatures[r] for r in rows),
-      tensors=tf.nest.map_structure(take, state.tensors, axes))
-
-
-def put_rows(state: generator_lib.State, part: generator_lib.State,
-             rows: list[int], axes: Any) -> generator_lib.State:
-  """`state` with the sequences `rows` replaced by those of `part` (as
-  `take_rows` gave them, then advanced), at `part`'s position: the rows
-  not taken keep their tensors (they are silent, and reset before they
-  sound again)."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  def put(whole: Any, some: Any, axis: int | None) -> Any:
-    if axis is None:
-      return some
-    moved = tf.experimental.numpy.moveaxis
-    updated = tf.tensor_scatter_nd_update(
-        moved(whole, axis, 0), [[r] for r in rows], moved(some, axis, 0))
-    return moved(updated, 0, axis)
-  return state.replace(position=part.position, tensors=tf.nest.map_structure(
-      put, state.tensors, part.tensors, axes))
