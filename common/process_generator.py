@@ -102,8 +102,9 @@ def _worker(connection: Any, config: dict, weights: list, threads: int
   state comes and goes through the shared memory block the parent names;
   the pipe carries only small messages."""
   # pylint: disable=g-import-not-at-top
-  from common import threads as threads_lib
-  threads_lib.apply(threads)  # before TensorFlow's first operation
+  import tensorflow as tf
+  if threads:  # before TensorFlow's first operation (0: its default)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
   from common import family as family_lib
   from common import model_api
   try:
