@@ -285,7 +285,7 @@ class LiveInstrument:
       else:
         self.voices.all_off()
     state = state_rows.reset_rows(state, self._fresh, sorted(restarted),
-                                   self._axes)
+                                  self._axes)
     pitches = [None if v is None else v.pitch for v in self.voices.rows]
     index, sounding = self.voices.advance(self.frames_per_block)
     frames = self._frames(state, pitches, index, sounding, x, y, controls)
