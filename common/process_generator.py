@@ -102,6 +102,11 @@ def _worker(connection: Any, config: dict, weights: list, threads: int
   state comes and goes through the shared memory block the parent names;
   the pipe carries only small messages."""
   # pylint: disable=g-import-not-at-top
+  import signal
+  # Ctrl-C reaches the whole process group: the parent stops the workers
+  # (`close`; daemons end with it, and a worker whose parent is gone ends
+  # at its pipe's end of file).
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   import tensorflow as tf
   if threads:  # before TensorFlow's first operation (0: its default)
     tf.config.threading.set_intra_op_parallelism_threads(threads)
@@ -321,7 +326,8 @@ class ProcessGenerator(generator_lib.Generator):
     if self._axes is None:
       embeddings = None
       if self.conditioned:
-        embeddings = np.zeros([1, 1, self.embedding_width], np.float32)
+        embeddings = np.zeros([1, 1, int(self.embedding_width or 0)],
+                              np.float32)
       request = generator_lib.Request.make(1, embeddings=embeddings)
       self._axes = self._state_rows.batch_axes(self._local, request)
     return self._axes

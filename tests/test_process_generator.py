@@ -92,6 +92,19 @@ def test_a_request_error_in_a_worker_is_a_request_error(autoencoder):
   assert codes.shape == (ROWS, 2 * local.samples_per_frame)
 
 
+def test_ctrl_c_is_left_to_the_parent(autoencoder):
+  """SIGINT (a terminal's Ctrl-C reaches the whole process group) does not
+  kill a worker mid-block with a traceback: the parent stops them."""
+  _, _, local, gen = autoencoder
+  worker = gen._workers[0][0]  # pylint: disable=protected-access
+  os.kill(worker.pid, signal.SIGINT)
+  frames = _embeddings(local, 2)
+  state = gen.start(generator_lib.Request.make(ROWS, embeddings=frames))
+  codes, _ = gen.next_block(state, 2 * local.samples_per_frame, frames)
+  assert codes.shape == (ROWS, 2 * local.samples_per_frame)
+  assert worker.is_alive()
+
+
 def test_refresh_sends_the_new_weights(autoencoder):
   model, _, local, gen = autoencoder
   frames = _embeddings(local, 2)
