@@ -19,8 +19,8 @@ generated sample and the arithmetic limit (`common.timing.arithmetic_limit`:
 the machine's float32 rate on the matrix shapes the family's generator
 multiplies by, over the FLOPs per sample) and the fraction of it reached.
 Every time is the median of `--repeats` runs after one warm-up run that
-compiles the graphs. `--processes=K` splits each batch over K worker
-processes (`common.process_generator`). `--train` times training instead:
+compiles the graphs. `--processes=K` splits each batch over K processes
+(this one and K - 1 workers, `common.process_generator`). `--train` times training instead:
 optimizer steps on TBPTT windows of random codes, exactly as
 `common.trainer` runs them, at the preset's batch size (or the first of
 `--batch_sizes` given explicitly).
@@ -76,7 +76,7 @@ def main(argv: list[str]) -> int:
   env, rows = result["environment"], result["rows"]
   print(f"{loaded.name}: {loaded.flops_per_sample() / 1e6:.2f} MFLOP per "
         f"sample; TF {env['tensorflow']}, {env['cpu_count']} CPUs"
-        + (f"; {f.processes} worker processes, each with --threads="
+        + (f"; {f.processes} processes, each with --threads="
            f"{f.threads}" if f.processes > 1 else ""))
   print(throughput.format_table(rows))
   for row in rows if f.naive else ():
@@ -128,10 +128,10 @@ def define_flags() -> None:
                        "with --train.")
   threads.define_flag(default=0)
   flags.DEFINE_integer(
-      "processes", 1, "Split each batch's sequences over this many worker "
-      "processes (common.process_generator), each with --threads "
-      "threads: --processes=2 --threads=1 uses both cores of a 2-core "
-      "machine for batch 4. Memory figures are this process's only.",
+      "processes", 1, "Split each batch's sequences over this many "
+      "processes, this one included (common.process_generator), each with "
+      "--threads threads: --processes=2 --threads=1 uses both cores of a "
+      "2-core machine for batch 4. Memory figures are this process's only.",
       lower_bound=1)
 
 

@@ -25,7 +25,7 @@ def test_speed_runs_with_the_threads_and_processes_asked_for(tmp_path):
        "--processes=2", f"--output={out}"], cwd=ROOT, capture_output=True,
       text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
-  assert "2 worker processes, each with --threads=1" in result.stdout
+  assert "2 processes, each with --threads=1" in result.stdout
   speed = json.loads(out.read_text())
   assert speed["environment"]["intra_op_threads"] == 1
   assert speed["processes"] == 2
