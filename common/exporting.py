@@ -337,20 +337,12 @@ def write_texts(directory: str, texts: dict[str, str]) -> None:
 # ---------------------------------------------------------------------------
 
 
-def _fsync(path: str, directory: bool = False) -> None:
-  fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
-  try:
-    os.fsync(fd)
-  finally:
-    os.close(fd)
-
-
 def _fsync_tree(root: str) -> None:
   """Flushes every file and folder under `root` to the disk."""
   for folder, _, names in os.walk(root, topdown=False):
     for name in names:
-      _fsync(os.path.join(folder, name))
-    _fsync(folder, directory=True)
+      files.fsync_path(os.path.join(folder, name))
+    files.fsync_path(folder, directory=True)
 
 
 def _stale_pattern(base: str) -> str:
@@ -388,7 +380,7 @@ def write_new_directory(path: str, fill: Callable[[str], None],
       shutil.rmtree(old)
     else:
       os.replace(scratch, path)
-    _fsync(parent, directory=True)
+    files.fsync_path(parent, directory=True)
   finally:
     if os.path.exists(scratch):
       shutil.rmtree(scratch)

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Iterator
 _MKSTEMP_CHARS = r"[a-z0-9_]{8}"
 
 
-def _fsync_path(path: str, directory: bool = False) -> None:
+def fsync_path(path: str, directory: bool = False) -> None:
   """Flushes a file's (or a folder's) data and metadata to the disk."""
   fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
   try:
@@ -35,9 +35,9 @@ def _fsync_path(path: str, directory: bool = False) -> None:
 def durable_replace(tmp: str, path: str) -> None:
   """Renames the written file `tmp` onto `path` so that a crash leaves the
   old `path` or the new one: fsync `tmp`, rename, fsync the folder."""
-  _fsync_path(tmp)
+  fsync_path(tmp)
   os.replace(tmp, path)
-  _fsync_path(os.path.dirname(os.path.abspath(path)), directory=True)
+  fsync_path(os.path.dirname(os.path.abspath(path)), directory=True)
 
 
 def _temporary_parts(path: str) -> tuple[str, str, str]:

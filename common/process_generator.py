@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from common import generator as generator_lib
+from common import state_rows
 
 START_SECONDS = 600.0  # a worker's import, build and first answer
 
@@ -172,7 +173,6 @@ class ProcessGenerator(generator_lib.Generator):
                threads: int = 1):
     # pylint: disable=g-import-not-at-top
     from common import family as family_lib
-    from common import state_rows
     if processes < 1:
       raise ValueError(f"processes must be >= 1, got {processes}")
     self._local = family_lib.of_config(config).generator(model, config)
@@ -182,7 +182,6 @@ class ProcessGenerator(generator_lib.Generator):
       setattr(self, name, getattr(self._local, name))
     self._model = model
     self._axes: Any = None
-    self._state_rows = state_rows
     context = multiprocessing.get_context("spawn")
     weights = model.get_weights()
     self._workers: list[tuple[Any, Any]] = []
@@ -272,8 +271,8 @@ class ProcessGenerator(generator_lib.Generator):
         np.arange(state.num_seqs), min(self.processes, state.num_seqs))]
     if len(groups) == 1:  # nothing to share: no transfer
       return self._local.next_block(state, num_samples, embeddings)
-    axes = self._batch_axes(state)
-    rows = self._state_rows
+    axes = self._batch_axes()
+    rows = state_rows
     frames = [None if embeddings is None else np.asarray(embeddings)[group]
               for group in groups]
     try:
@@ -320,16 +319,15 @@ class ProcessGenerator(generator_lib.Generator):
       self._memories[index] = memory
     return memory
 
-  def _batch_axes(self, state: generator_lib.State) -> Any:
+  def _batch_axes(self) -> Any:
     """The batch axis of each of the family's state tensors (found once)."""
-    del state  # the same for every state of this generator
     if self._axes is None:
       embeddings = None
       if self.conditioned:
         embeddings = np.zeros([1, 1, int(self.embedding_width or 0)],
                               np.float32)
       request = generator_lib.Request.make(1, embeddings=embeddings)
-      self._axes = self._state_rows.batch_axes(self._local, request)
+      self._axes = state_rows.batch_axes(self._local, request)
     return self._axes
 
   def refresh(self) -> None:
