@@ -203,6 +203,12 @@ def added_input_keys(family: str) -> tuple[str, ...]:
   return schema.keys_that_change(family, schema.ADDED_INPUT)
 
 
+def fewer_keys(family: str) -> tuple[str, ...]:
+  """Keys a fine-tuned run may lower (layers): the model keeps the
+  source's first ones and their weights, and drops the rest."""
+  return schema.keys_that_change(family, schema.FEWER)
+
+
 def with_data_settings(config: dict, settings: dict,
                        source: str = "the corpus manifest") -> dict:
   """Fills the data settings into `config`, refusing a conflict.

@@ -1,9 +1,10 @@
 """Fine-tuning: a new run starts from another model's weights.
 
 `fine_tune_source` checks that the source model may be fine-tuned into the
-config (the keys that may differ come from the schemas: `changes` FINE_TUNE
-and ADDED_INPUT, see `common.schema`); `init_weights` copies its weights,
-growing the kernels that read added inputs (`grow_weights`).
+config (the keys that may differ come from the schemas: `changes` FINE_TUNE,
+ADDED_INPUT and FEWER, see `common.schema`); `init_weights` copies its
+weights, growing the kernels that read added inputs and dropping the layers
+a smaller model does not have (`carry_weights`).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def fine_tune_source(config: dict, init_from: str) -> Source:
   Raises:
     TrainingError: no such model or checkpoint, or a model that differs in
       a key fine-tuning may not change (an added input may be switched on,
-      never changed or dropped).
+      never changed or dropped; a FEWER key may be lowered, not raised).
   """
   is_dir = os.path.isdir(init_from)
   if not (is_dir or tf.io.gfile.exists(init_from + ".index")):
@@ -62,7 +63,9 @@ def fine_tune_source(config: dict, init_from: str) -> Source:
   family = config["family"]
   fine_tune_keys = config_lib.fine_tune_keys(family)
   added_input_keys = config_lib.added_input_keys(family)
-  detail = config_lib.diff(source, config, fine_tune_keys + added_input_keys)
+  fewer_keys = config_lib.fewer_keys(family)
+  detail = config_lib.diff(source, config,
+                           fine_tune_keys + added_input_keys + fewer_keys)
   if detail:
     raise TrainingError(f"{init_from}: holds another model ({detail}); "
                         f"fine-tuning needs the same model and codes")
@@ -73,6 +76,11 @@ def fine_tune_source(config: dict, init_from: str) -> Source:
     raise TrainingError(
         f"{init_from}: {config_lib.diff(source, config, fine_tune_keys)}: an "
         f"input the model has cannot change; fine-tuning can only add inputs")
+  more = [f"{k}: saved {source[k]!r}, now {config[k]!r}" for k in fewer_keys
+          if config[k] > source[k]]
+  if more:
+    raise TrainingError(f"{init_from}: {', '.join(more)}: fine-tuning can "
+                        f"keep fewer, not add more")
   path = ckpt_lib.latest(init_from, "best") if is_dir else init_from
   if path is None or not tf.io.gfile.exists(path + ".index"):
     raise TrainingError(f"{init_from}: no checkpoint to fine-tune from")
@@ -81,8 +89,8 @@ def fine_tune_source(config: dict, init_from: str) -> Source:
 
 def needs_source_model(source_config: dict, config: dict) -> bool:
   """True if the source's model has another architecture than `config`'s
-  (it adds inputs), so its weights are read into a model of its own and
-  grown (`init_weights`)."""
+  (`config` adds inputs or has fewer layers), so its weights are read into
+  a model of its own and carried over (`init_weights`)."""
   return bool(config_lib.diff(
       source_config, config, config_lib.fine_tune_keys(config["family"])))
 
@@ -92,9 +100,10 @@ def init_weights(model: tf.keras.Model, path: str,
   """Copies the model weights of checkpoint `path` into `model`.
 
   With `source_model` (the source's own architecture, when `model` adds
-  inputs: see `needs_source_model`) the checkpoint is read into it and
-  copied weight by weight (`grow_weights`), so `model` starts out computing
-  exactly what the source did.
+  inputs or has fewer layers: see `needs_source_model`) the checkpoint is
+  read into it and copied weight by weight (`carry_weights`): a model that
+  only adds inputs starts out computing exactly what the source did; one
+  with fewer layers starts from the source's first layers.
 
   Returns dict(checkpoint: absolute path, step: the source's step).
 
@@ -109,7 +118,7 @@ def init_weights(model: tf.keras.Model, path: str,
   except ckpt_lib.CheckpointError as e:
     raise TrainingError(str(e)) from None
   if source_model is not None:
-    grow_weights(source_model, model, path)
+    carry_weights(source_model, model, path)
   return dict(checkpoint=os.path.abspath(path), step=int(step.numpy()))
 
 
@@ -130,16 +139,20 @@ def grown(old: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
   return out
 
 
-def grow_weights(source: tf.keras.Model, model: tf.keras.Model,
-                 path: str) -> None:
-  """Copies `source`'s weights into `model` (`grown` where shapes differ).
+def carry_weights(source: tf.keras.Model, model: tf.keras.Model,
+                  path: str) -> None:
+  """Copies `source`'s weights into `model` by name (`grown` where shapes
+  differ); weights `model` lacks (the layers it dropped) are left behind.
 
   Raises:
-    TrainingError: the models hold other weights, or one cannot be grown.
+    TrainingError: `model` has a weight `source` lacks, or one cannot be
+      grown.
   """
   weights = {v.path: v for v in source.weights}
-  if set(weights) != {v.path for v in model.weights}:
-    raise TrainingError(f"{path}: its model has other weights than this one")
+  missing = [v.path for v in model.weights if v.path not in weights]
+  if missing:
+    raise TrainingError(f"{path}: its model lacks weight {missing[0]} of "
+                        f"this one ({len(missing)} in all)")
   for v in model.weights:
     old = weights[v.path].numpy()
     value = grown(old, tuple(v.shape))

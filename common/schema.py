@@ -41,8 +41,10 @@ FIXED = "fixed"              # never: the model, and the codes it reads
 RESUME = "resume"            # when a run resumes: bookkeeping, schedule
 FINE_TUNE = "fine_tune"      # also when fine-tuning (`--init_from`): feeding
 ADDED_INPUT = "added_input"  # a fine-tuned model may switch on this input
+FEWER = "fewer"              # a fine-tuned model may keep fewer of these
+#                              (layers): the first ones, with their weights
 CHANGES = {FIXED: "never", RESUME: "resume", FINE_TUNE: "fine-tune",
-           ADDED_INPUT: "fine-tune: add"}
+           ADDED_INPUT: "fine-tune: add", FEWER: "fine-tune: fewer"}
 
 
 class ConfigError(ValueError):
@@ -79,7 +81,7 @@ class Key:
     min_exclusive: `min` itself is not allowed (e.g. a rate > 0).
     nullable: null is allowed (e.g. a data setting taken from the corpus).
     changes: how the key may change between runs of one model (FIXED,
-      RESUME, FINE_TUNE, ADDED_INPUT).
+      RESUME, FINE_TUNE, ADDED_INPUT, FEWER).
     with_key: for an ADDED_INPUT key read only with another key's input
       (e.g. `pitch_min_midi` with `pitch_bins`): that key. It may change
       only together with it: the input is on when that key is truthy.

@@ -236,6 +236,39 @@ def test_fine_tuning_may_add_pitch_conditioning(prepared_corpus, tmp_path):
                     init_from=tuned_dir)
 
 
+def test_fine_tuning_may_keep_fewer_decoder_layers(prepared_corpus, tmp_path):
+  """A faster decoder starts from the source's first layers (their weights,
+  the encoder's and the output stack's); the dropped layers are left behind;
+  more layers than the source are refused."""
+  from wavenet import model as wavenet_model  # pylint: disable=g-import-not-at-top
+  base = dict(num_steps=2, checkpoint_every=2, validate_every=2,
+              audio_summary_every=0)
+  source_dir, tuned_dir = str(tmp_path / "ae"), str(tmp_path / "ae_short")
+  build = wavenet_model.build_model
+  source_config = config_lib.load("wavenet", "tiny", base)
+  trainer.train(source_config, prepared_corpus, source_dir, build,
+                progress=False, log=lambda *_: None)
+  layers = source_config["num_layers"] - 2
+  frozen = dict(base, num_layers=layers, learning_rate=0.0,
+                min_learning_rate=0.0)
+  trainer.train(config_lib.load("wavenet", "tiny", frozen), prepared_corpus,
+                tuned_dir, build, progress=False, log=lambda *_: None,
+                init_from=source_dir)
+  source, _, _, _ = checkpoint.load(source_dir, build, "best")
+  tuned, _, _, _ = checkpoint.load(tuned_dir, build, "last")
+  assert len(tuned.decoder.blocks) == layers
+  source_weights = {v.path: v.numpy() for v in source.weights}
+  assert len(source_weights) > len(tuned.weights)
+  for v in tuned.weights:  # every kept weight is the source's
+    np.testing.assert_array_equal(v.numpy(), source_weights[v.path])
+  with pytest.raises(trainer.TrainingError,
+                     match="num_layers: saved .*keep fewer, not add more"):
+    trainer.train(config_lib.load("wavenet", "tiny", dict(
+        base, num_layers=source_config["num_layers"] + 1)), prepared_corpus,
+                  tmp_path / "deeper", build, progress=False,
+                  log=lambda *_: None, init_from=source_dir)
+
+
 def test_runs_saved_before_pitch_keys_existed_still_resume(prepared_corpus,
                                                            tmp_path):
   """A config.json written without the later pitch keys reads as having

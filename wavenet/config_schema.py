@@ -8,6 +8,7 @@ has none and does not read them.
 
 from common.schema import ADDED_INPUT
 from common.schema import ConfigError
+from common.schema import FEWER
 from common.schema import FINE_TUNE
 from common.schema import Key
 
@@ -16,7 +17,9 @@ KEYS = (
         "decoder is conditioned on the encoder's embeddings of its input); "
         "none: an unconditional WaveNet.", choices=("encoder", "none")),
     Key("num_layers", int, 20, "Gated residual layers of the causal "
-        "decoder.", min=1),
+        "decoder. A fine-tuned model may have fewer than its source: it "
+        "starts from the source's first layers (a faster decoder, e.g. the "
+        "`live` preset).", min=1, changes=FEWER),
     Key("num_stages", int, 10, "The decoder's dilation cycle: layer i has "
         "dilation 2^(i mod num_stages).", min=1),
     Key("filter_length", int, 3, "Taps of the decoder's dilated "

@@ -38,10 +38,7 @@ STEPS=${STEPS:-20000}
 LOG="--checkpoint_every=200 --validate_every=400 --val_batches=8"
 SHORT="--set=batch_size=16 --set=seq_len=1024 --set=lr_schedule=piecewise"
 PITCH_WINDOW="--set=batch_size=16 --set=seq_len=2304"
-$PY -m pretrained.recipes.render_notes --output_dir=$DATA/notes_wav \
-  --programs=0,4,11,19,24,32,40,42,56,65,73,80 --pitches=36-84 --pitch_step=2 --velocities=75,100,127
-$PY -m common.prepare --input=$DATA/notes_wav --output_dir=$DATA/notes --chunk_seconds=4 \
-  --split_by='(.*)-\d+\.wav$'
+. "$(dirname "$0")/notes_data.sh"
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_notes \
   --config=small --num_steps=$STEPS $LOG \
   --set=lr_schedule=piecewise '--set=lr_boundaries=[4400,10200]' '--set=lr_values=[0.001,0.0003,0.0001]'
