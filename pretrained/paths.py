@@ -24,6 +24,7 @@ SHIPPED: dict[str, tuple[str, ...]] = {
     "samplernn_bach": _MODEL_FILES,
     "wavenet_bach": _MODEL_FILES,
     "wavenet_notes": _MODEL_FILES,
+    "wavenet_live": _MODEL_FILES,
     "clips": ("LICENSE.md",),
     "clips/music": ("clips.json",),
     "clips/notes": ("notes.json",),

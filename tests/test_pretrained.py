@@ -85,9 +85,34 @@ def test_note_clips_are_held_out_from_the_autoencoders_training():
 MIN_PITCH_ACCURACY = 0.9
 
 
-@pytest.fixture(scope="module")
-def autoencoder():
+def _live_dir():
+  from pretrained import paths  # pylint: disable=g-import-not-at-top
+  return paths.path("wavenet_live")
+
+
+# The shipped autoencoder and its faster `live` cut (10 decoder layers).
+@pytest.fixture(scope="module", params=["wavenet_notes", "wavenet_live"])
+def autoencoder(request):
+  if request.param == "wavenet_live":
+    return models_lib.load(_live_dir())
   return models_lib.load(SHIPPED["wavenet_autoencoder"][0])
+
+
+def test_the_live_model_is_the_shipped_autoencoder_cut_to_10_layers():
+  """`pretrained/wavenet_live` was fine-tuned from `wavenet_notes` (the
+  `live` preset keeps its first 10 decoder layers): the preset is still a
+  valid fine-tune of the shipped model, and the shipped live model reads
+  the same corpus settings."""
+  from common import fine_tune  # pylint: disable=g-import-not-at-top
+  notes_dir = SHIPPED["wavenet_autoencoder"][0]
+  settings = files.read_json(os.path.join(notes_dir, "data_settings.json"))
+  live = config_lib.with_data_settings(config_lib.load("wavenet", "live"),
+                                       settings)
+  source = fine_tune.fine_tune_source(live, notes_dir)
+  assert (source.config["num_layers"], live["num_layers"]) == (20, 10)
+  shipped = models_lib.load(_live_dir())
+  assert len(shipped.model.decoder.blocks) == 10
+  config_lib.check_data_settings(shipped.config, settings, _live_dir())
 
 
 def _note(name, loaded, seconds=1.0):

@@ -18,6 +18,11 @@ latency the page measures under `MAX_LATENCY_SECONDS`.
 
 import json
 import os
+import re
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -36,11 +41,13 @@ pytestmark = pytest.mark.skipif(
     "chromium); the browser test needs a real browser")
 
 PERFORMANCE_SECONDS = float(os.environ.get("NEURALSYNTH_LIVE_SECONDS", "8"))
-# NEURALSYNTH_LIVE_MODEL=pretrained/wavenet_notes plays the performance on
-# that model (corners: four of the bundled notes) instead of FakeGenerator.
+# NEURALSYNTH_LIVE_MODEL=pretrained/wavenet_live plays the performance on
+# that model (corners: four of the bundled notes) instead of FakeGenerator,
+# served by `python -m wavenet.live` as a user starts it (its defaults: one
+# decoding process per core, one thread each).
 MODEL_DIR = os.environ.get("NEURALSYNTH_LIVE_MODEL")
-CLIPS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))), "pretrained", "clips", "notes")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLIPS = os.path.join(ROOT, "pretrained", "clips", "notes")
 CORNER_CLIPS = ("piano_000-040-127.flac", "organ_church_019-060-100.flac",
                 "flute_073-078-100.flac", "lead_square_080-056-100.flac")
 # In the suite the other test worker shares the 2 cores (load 5 and more):
@@ -55,6 +62,11 @@ LEAD_SECONDS = float(os.environ.get("NEURALSYNTH_LIVE_LEAD", "0.4"))
 # (messages, the player's start-up buffer, a quantum, ~40 ms): the lead +
 # 0.15 s bounds it (measured 0.10-0.14 s at lead 0.15).
 MAX_LATENCY_SECONDS = LEAD_SECONDS + 0.15
+# How long to wait for a released note to end: FakeGenerator's corners end
+# 0.128 s after their note-off (64 frames of 32 samples); the real corners'
+# release is wavenet.live's --seconds minus --note_off (4 - 3 s). A key is
+# timed only when played from silence.
+RELEASE_SECONDS = 1.0 if MODEL_DIR else 0.3
 
 
 def _phrase(page, pad_box, step):
@@ -64,7 +76,7 @@ def _phrase(page, pad_box, step):
   page.keyboard.down(keys[step % 4])
   time.sleep(0.3)
   page.keyboard.up(keys[step % 4])
-  time.sleep(0.3 + LEAD_SECONDS)  # the release ends and is heard: silence
+  time.sleep(RELEASE_SECONDS + LEAD_SECONDS)  # the release ends: silence
   for key in keys:
     page.keyboard.down(key)
   x0, y0 = pad_box["x"], pad_box["y"]
@@ -78,22 +90,48 @@ def _phrase(page, pad_box, step):
   page.evaluate(f"live.setControls({{scale: {0.8 + 0.1 * (step % 4)}}})")
   for key in keys:
     page.keyboard.up(key)
-  time.sleep(0.3 + LEAD_SECONDS)
+  time.sleep(RELEASE_SECONDS + LEAD_SECONDS)
 
 
-def _instrument():
-  if MODEL_DIR is None:
-    return live_engine.LiveInstrument(
-        FakeGenerator(delay=0.004), fake_corners(), dict(model="fake"),
-        lead_seconds=LEAD_SECONDS)
-  from wavenet import live_server  # pylint: disable=g-import-not-at-top
-  return live_server.load_instrument(
-      MODEL_DIR, [os.path.join(CLIPS, name) for name in CORNER_CLIPS], [60],
-      lead_seconds=LEAD_SECONDS)
+class CliServed:
+  """`python -m wavenet.live` on MODEL_DIR in a subprocess (port 0);
+  `stop()` sends SIGTERM and records a bad exit in `error`."""
+
+  def __init__(self, model_dir):
+    corners = ",".join(os.path.join(CLIPS, name) for name in CORNER_CLIPS)
+    self.proc = subprocess.Popen(
+        [sys.executable, "-m", "wavenet.live", f"--model_dir={model_dir}",
+         f"--corners={corners}", "--pitches=60", "--port=0",
+         f"--lead_seconds={LEAD_SECONDS}"],
+        cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    self.lines, self.url, self.error = [], None, None
+    for line in self.proc.stderr:  # model, corners, speed, then the URL
+      self.lines.append(line)
+      found = re.search(r"listening on (http://\S+)", line)
+      if found:
+        self.url = found.group(1)
+        break
+    assert self.url, "".join(self.lines[-20:])
+    threading.Thread(target=lambda: self.lines.extend(self.proc.stderr),
+                     daemon=True).start()  # never a full pipe
+
+  def stop(self):
+    self.proc.send_signal(signal.SIGTERM)
+    code = self.proc.wait(60)
+    if code != 0:
+      self.error = f"wavenet.live exit code {code}: {self.lines[-5:]}"
+
+
+def _served():
+  if MODEL_DIR is not None:
+    return CliServed(MODEL_DIR)
+  return Served(live_engine.LiveInstrument(
+      FakeGenerator(delay=0.004), fake_corners(), dict(model="fake"),
+      lead_seconds=LEAD_SECONDS))
 
 
 def test_scripted_performance_plays_without_underruns():
-  served = Served(_instrument())
+  served = _served()
   problems = []
   try:
     with playwright_api.sync_playwright() as p:

@@ -10,11 +10,11 @@
 # Re-running resumes where it stopped; STEPS=... trains longer.
 . "$(dirname "$0")/setup.sh"
 . "$(dirname "$0")/notes_data.sh"
-STEPS=${STEPS:-3200}
+STEPS=${STEPS:-2000}
 $PY -m wavenet.train --data_dir=$DATA/notes --model_dir=$RUNS/wavenet_live \
   --config=live --init_from=pretrained/wavenet_notes --num_steps=$STEPS \
   --val_batches=8
-$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_live --checkpoint=last \
+$PY -m pretrained.recipes.export --model_dir=$RUNS/wavenet_live --checkpoint=best \
   --output_dir=pretrained/wavenet_live --data_dir=$DATA/notes --overwrite
 $PY -m eval.compare --model=wavenet_autoencoder=pretrained/wavenet_live --data_dir=$DATA/notes \
   --report_dir=$RUNS/wavenet_live_report --clips=32 --overwrite
