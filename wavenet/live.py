@@ -1,6 +1,6 @@
 r"""The NSynth instrument decoded live: `python -m wavenet.live`.
 
-    python -m wavenet.live --model_dir=pretrained/wavenet_notes \
+    python -m wavenet.live --model_dir=pretrained/wavenet_live \
         --corners=piano/,organ/,epiano/,lead/ [--port=8000]
     # open http://127.0.0.1:8000/ and play (keys A W S E D ..., MIDI, the pad)
 
@@ -26,7 +26,8 @@ def _define_flags() -> None:
   from common import threads  # pylint: disable=g-import-not-at-top
   from wavenet import live_engine  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("model_dir", None, "A WaveNet autoencoder with pitch "
-                      "conditioning.")
+                      "conditioning (pretrained/wavenet_live: the shipped one "
+                      "cut to 10 decoder layers for four voices).")
   flags.DEFINE_list("corners", None, "4 sound files or folders: top-left, "
                     "top-right, bottom-left, bottom-right (as for "
                     "wavenet.instrument).")
