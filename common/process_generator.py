@@ -272,12 +272,11 @@ class ProcessGenerator(generator_lib.Generator):
     if len(groups) == 1:  # nothing to share: no transfer
       return self._local.next_block(state, num_samples, embeddings)
     axes = self._batch_axes()
-    rows = state_rows
     frames = [None if embeddings is None else np.asarray(embeddings)[group]
               for group in groups]
     try:
       for index, group in enumerate(groups[1:]):  # the workers' groups
-        part = rows.take_rows(state, group, axes)
+        part = state_rows.take_rows(state, group, axes)
         memory = self._memory(index, _nbytes(part.tensors))
         part = part.replace(tensors=_write(part.tensors, memory))
         try:
@@ -288,7 +287,8 @@ class ProcessGenerator(generator_lib.Generator):
       error = None
       try:  # the first group here, while the workers decode theirs
         answers = [self._local.next_block(
-            rows.take_rows(state, groups[0], axes), num_samples, frames[0])]
+            state_rows.take_rows(state, groups[0], axes), num_samples,
+            frames[0])]
       except generator_lib.RequestError as e:
         error, answers = e, []
       for index in range(len(groups) - 1):  # every answer read, even
@@ -304,7 +304,7 @@ class ProcessGenerator(generator_lib.Generator):
     if error is not None:
       raise error
     codes = np.concatenate([c for c, _ in answers], axis=0)
-    return codes, rows.concat_rows([s for _, s in answers], axes)
+    return codes, state_rows.concat_rows([s for _, s in answers], axes)
 
   def _memory(self, index: int, nbytes: int) -> Any:
     """Worker `index`'s shared memory block, of at least `nbytes` (a

@@ -168,7 +168,7 @@ def zero_state(lay: Layout, batch_size: int) -> dict[str, tf.Tensor]:
 # A kernel is broadcast per row (`_per_row`) only up to this size: a large
 # kernel makes a `[batch, in] x [in, out]` product worth Eigen's gemm, and
 # its copies would cost memory (the `nsynth` preset at batch 16: 2.1 GB
-# more, 132 instead of ~450 samples/s).
+# more, and 132 instead of 234 samples/s).
 PER_ROW_MAX_BYTES = 4 << 20  # the shipped WaveNets' all are, to batch 16
 
 
