@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
+import functools
 import json
 import multiprocessing
 import os
@@ -48,10 +50,11 @@ import socket
 import sys
 import time
 import warnings
-from typing import Any, Callable, Iterator, NoReturn
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from absl import logging as absl_logging
 import optuna
+import sqlalchemy.engine
 import sqlalchemy.exc
 from tqdm import tqdm
 
@@ -158,13 +161,42 @@ def _retry() -> Callable[[optuna.Study, optuna.trial.FrozenTrial], None]:
       inherit_intermediate_values=True)
 
 
+class _SQLiteStorage(optuna.storages.RDBStorage):
+  """An SQLite study whose trial state changes are atomic across processes.
+
+  A state change reads the trial's state, checks it, then writes: on
+  PostgreSQL the read locks the row (`SELECT ... FOR UPDATE`), but SQLite
+  ignores that and reads outside any transaction, so two workers could both
+  fail one stale trial (and queue it again twice) or both take one queued
+  trial. A lock file beside the database (`study.db.lock`) serialises the
+  change; SQLite studies live on one machine, where `flock` holds.
+  """
+
+  def __init__(self, url: str, lock_path: str, **kwargs: Any):
+    super().__init__(url, **kwargs)
+    self._lock_path = lock_path
+
+  def set_trial_state_values(self, trial_id: int,
+                             state: optuna.trial.TrialState,
+                             values: Sequence[float] | None = None) -> bool:
+    # Opened per call: a lock shared by forked processes would not exclude.
+    with open(self._lock_path, "a") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      return super().set_trial_state_values(trial_id, state, values)
+
+
 def _storage(search: Search) -> optuna.storages.RDBStorage:
   engine: dict[str, Any] = {}
-  if search.url.startswith("sqlite"):
+  storage: Callable[..., optuna.storages.RDBStorage] = (
+      optuna.storages.RDBStorage)
+  database = sqlalchemy.engine.make_url(search.url).database
+  if search.url.startswith("sqlite") and database not in (None, "",
+                                                          ":memory:"):
     # Several processes write one file: wait for its lock.
     engine["connect_args"] = {"timeout": 60}
+    storage = functools.partial(_SQLiteStorage, lock_path=f"{database}.lock")
   try:
-    return optuna.storages.RDBStorage(
+    return storage(
         search.url, engine_kwargs=engine,
         heartbeat_interval=search.heartbeat_seconds,
         grace_period=2 * search.heartbeat_seconds,
@@ -484,9 +516,9 @@ def _run_workers(search: Search, workers: int,
 
   study = open_study(search)
   with signals.on_stop_signals(forward):
-    while any(p.is_alive() for p in procs):
-      on_change(study)
-      next(p for p in procs if p.is_alive()).join(POLL_SECONDS)
+    while alive := [p for p in procs if p.is_alive()]:
+      on_change(study)  # (the workers may all end meanwhile)
+      alive[0].join(POLL_SECONDS)
   if stopped:
     raise Interrupted(f"{stopped[0]}: the running trials saved a checkpoint "
                       f"and are queued again; run the same command to resume")

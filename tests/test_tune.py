@@ -12,6 +12,7 @@ import csv
 import dataclasses
 import glob
 import json
+import multiprocessing
 import os
 import pwd
 import shutil
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import optuna
 import pytest
@@ -275,6 +277,96 @@ def test_kill_9_and_the_same_command_resumes(tiny_corpus, tmp_path):
     assert retry.user_attrs["model_dir"] == f"trials/{number:05d}"
     with open(study_dir / retry.user_attrs["model_dir"] / "train.log") as f:
       assert "resumed from" in f.read()
+
+
+# One trial's state changed by two workers at once. The read of the state
+# and its write are made 1 s apart (a slowed check), so without a lock both
+# workers read "running" before either writes "failed".
+SLOW_WORKER = """
+import os, sys, time
+import optuna
+from optuna.storages import RDBStorage
+from common import config as config_lib, tune_space, tuning
+
+check = RDBStorage.check_trial_is_updatable
+def slow_check(self, trial_id, state):
+  check(self, trial_id, state)
+  time.sleep(1.0)
+RDBStorage.check_trial_is_updatable = slow_check
+search = tuning.Search(
+    family="samplernn", data_dir=sys.argv[1], study_dir=sys.argv[1],
+    space=tune_space.parse({"dim": {"type": "int", "low": 8, "high": 16}},
+                           "samplernn", "space"),
+    base_config=config_lib.load("samplernn", "tiny"), trials=1,
+    heartbeat_seconds=1, base_trial=False)
+study = tuning.open_study(search)
+print("ready", flush=True)
+while not os.path.exists(os.path.join(sys.argv[1], "go")):
+  time.sleep(0.01)
+optuna.storages.fail_stale_trials(study)
+"""
+
+
+def test_two_workers_fail_one_stale_trial_and_queue_it_once(tmp_path):
+  search = tuning.Search(
+      family="samplernn", data_dir=str(tmp_path), study_dir=str(tmp_path),
+      space=tune_space.parse({"dim": {"type": "int", "low": 8, "high": 16}},
+                             "samplernn", "space"),
+      base_config=config_lib.load("samplernn", "tiny"), trials=1,
+      heartbeat_seconds=1, base_trial=False)
+  study = tuning.open_study(search)
+  # Running; its worker was killed after one heartbeat.
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # (ask without optimize)
+    trial = study.ask()
+  trial.suggest_int("dim", 8, 16)
+  study._storage.record_heartbeat(trial._trial_id)
+  time.sleep(2.5)  # stale: silent for over twice the heartbeat period
+  workers = [subprocess.Popen([sys.executable, "-c", SLOW_WORKER,
+                               str(tmp_path)], cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for _ in range(2)]
+  try:
+    for worker in workers:
+      assert worker.stdout.readline() == "ready\n", worker.stderr.read()
+    (tmp_path / "go").touch()
+    for worker in workers:
+      assert worker.wait(timeout=60) == 0, worker.stderr.read()[-2000:]
+  finally:
+    for worker in workers:
+      if worker.poll() is None:
+        worker.kill()
+  trials = optuna.load_study(study_name=search.name,
+                             storage=search.url).trials
+  assert trials[trial.number].state == optuna.trial.TrialState.FAIL
+  retries = [t for t in trials
+             if t.system_attrs.get("failed_trial") == trial.number]
+  assert len(retries) == 1, [(t.number, t.state) for t in retries]
+  assert retries[0].state == optuna.trial.TrialState.WAITING
+  assert retries[0].params == trial.params
+
+
+def test_the_command_waits_for_workers_that_end_while_it_reports(tmp_path):
+  search = make_search(str(tmp_path), tmp_path / "study", trials=1,
+                       base_trial=False)
+  study = tuning.open_study(search)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # (ask without optimize)
+    trial = study.ask({"learning_rate": optuna.distributions.FloatDistribution(
+        1e-7, 0.01, log=True)})
+  study.tell(trial, 1.0)  # the study is done: the workers end at once
+  reports = []
+
+  def report_slowly(study):
+    # The first report lasts until both workers ended.
+    deadline = time.monotonic() + 120
+    while not reports and multiprocessing.active_children():
+      assert time.monotonic() < deadline, "the workers did not end"
+      time.sleep(0.1)
+    reports.append(len(study.trials))
+
+  tuning._run_workers(search, 2, report_slowly)
+  assert reports == [1]
 
 
 # ---------------------------------------------------------------------------
