@@ -16,9 +16,9 @@ so every tool can use it unchanged:
     codes = generator.generate(gen, request, num_samples)
     gen.close()
 
-- `processes` counts this process: it decodes the first group of rows
-  itself while `processes - 1` spawned workers (not forked: TensorFlow is
-  not fork-safe) decode the others. Each worker builds the model from the
+- `processes` counts this process: it decodes the last (smallest) group
+  of rows itself while `processes - 1` spawned workers (not forked:
+  TensorFlow is not fork-safe) decode the others. Each worker builds the model from the
   config and the weights it is sent (no checkpoint is read again) and the
   family's generator, with `threads` intra-op threads.
 - A block splits the state's rows into contiguous groups
@@ -267,6 +267,9 @@ class ProcessGenerator(generator_lib.Generator):
     """See `common.generator.Generator.next_block`."""
     if self._closed:
       raise WorkerError("the generation workers are closed")
+    # Contiguous groups, largest first: the workers take the first ones and
+    # this process, which also runs its caller's Python, the last (3 rows
+    # over 2 processes: 2 in the worker, 1 here).
     groups = [list(g) for g in np.array_split(
         np.arange(state.num_seqs), min(self.processes, state.num_seqs))]
     if len(groups) == 1:  # nothing to share: no transfer
@@ -275,22 +278,22 @@ class ProcessGenerator(generator_lib.Generator):
     frames = [None if embeddings is None else np.asarray(embeddings)[group]
               for group in groups]
     try:
-      for index, group in enumerate(groups[1:]):  # the workers' groups
+      for index, group in enumerate(groups[:-1]):  # the workers' groups
         part = state_rows.take_rows(state, group, axes)
         memory = self._memory(index, _nbytes(part.tensors))
         part = part.replace(tensors=_write(part.tensors, memory))
         try:
           self._workers[index][1].send(
-              ("block", (memory.name, part, num_samples, frames[index + 1])))
+              ("block", (memory.name, part, num_samples, frames[index])))
         except OSError:
           self._answer(index)  # raises: it died
-      error = None
-      try:  # the first group here, while the workers decode theirs
-        answers = [self._local.next_block(
-            state_rows.take_rows(state, groups[0], axes), num_samples,
-            frames[0])]
+      error, answers = None, []
+      try:  # the last group here, while the workers decode theirs
+        local = self._local.next_block(
+            state_rows.take_rows(state, groups[-1], axes), num_samples,
+            frames[-1])
       except generator_lib.RequestError as e:
-        error, answers = e, []
+        error, local = e, None
       for index in range(len(groups) - 1):  # every answer read, even
         try:                                # after a refused request
           codes, part = self._answer(index)
@@ -298,6 +301,8 @@ class ProcessGenerator(generator_lib.Generator):
               tensors=_read(part.tensors, self._memories[index]))))
         except generator_lib.RequestError as e:
           error = error or e
+      if local is not None:
+        answers.append(local)
     except WorkerError:
       self.close()  # the others' answers would be out of step
       raise

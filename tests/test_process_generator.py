@@ -18,7 +18,7 @@ from common import model_api
 from common import process_generator
 from common import state_rows
 
-ROWS = 3  # split 2 (here) + 1 (a worker): both compiled batch sizes
+ROWS = 3  # split 2 (a worker) + 1 (here): both compiled batch sizes
 
 
 def _build(name, preset, overrides=None, seed=0):
@@ -79,6 +79,25 @@ def test_rows_split_over_processes_make_the_same_codes(autoencoder):
   again, _ = gen.next_block(gen.start(request), 4 * hop, frames[:, :4])
   np.testing.assert_array_equal(again, local.next_block(
       local.start(request), 4 * hop, frames[:, :4])[0])
+
+
+def test_this_process_decodes_the_smallest_group(autoencoder, monkeypatch):
+  # It also runs its caller's Python (the live engine): of 3 rows over 2
+  # processes, the worker decodes 2 and this process 1.
+  _, _, local, gen = autoencoder
+  seen = []
+  next_block = gen._local.next_block
+
+  def spy(state, *args):
+    seen.append(state.num_seqs)
+    return next_block(state, *args)
+
+  monkeypatch.setattr(gen._local, "next_block", spy)
+  request = generator_lib.Request.make(ROWS, seed=1,
+                                       embeddings=_embeddings(local, 4))
+  gen.next_block(gen.start(request), local.samples_per_frame,
+                 _embeddings(local, 1))
+  assert seen == [1]
 
 
 def test_a_request_error_in_a_worker_is_a_request_error(autoencoder):
