@@ -98,9 +98,9 @@ def autoencoder(request):
   return models_lib.load(SHIPPED["wavenet_autoencoder"][0])
 
 
-def test_the_live_model_is_the_shipped_autoencoder_cut_to_10_layers():
+def test_the_live_model_is_the_shipped_autoencoder_cut_to_6_layers():
   """`pretrained/wavenet_live` was fine-tuned from `wavenet_notes` (the
-  `live` preset keeps its first 10 decoder layers): the preset is still a
+  `live` preset keeps its first 6 decoder layers): the preset is still a
   valid fine-tune of the shipped model, and the shipped live model reads
   the same corpus settings."""
   from common import fine_tune  # pylint: disable=g-import-not-at-top
@@ -109,9 +109,9 @@ def test_the_live_model_is_the_shipped_autoencoder_cut_to_10_layers():
   live = config_lib.with_data_settings(config_lib.load("wavenet", "live"),
                                        settings)
   source = fine_tune.fine_tune_source(live, notes_dir)
-  assert (source.config["num_layers"], live["num_layers"]) == (20, 10)
+  assert (source.config["num_layers"], live["num_layers"]) == (20, 6)
   shipped = models_lib.load(_live_dir())
-  assert len(shipped.model.decoder.blocks) == 10
+  assert len(shipped.model.decoder.blocks) == 6
   config_lib.check_data_settings(shipped.config, settings, _live_dir())
 
 

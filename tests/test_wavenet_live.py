@@ -465,3 +465,37 @@ def test_sigterm_stops_the_server_cleanly():
   assert time.monotonic() - started < 5
   assert signal.getsignal(signal.SIGTERM) is before
   assert any(line.startswith("listening on http://127.0.0.1:") for line in lines)
+
+
+def test_auto_processes_keep_the_fewest_that_are_fast_enough():
+  """`--processes=0`: 1, 2, ... decoding processes are measured until four
+  voices reach the wanted real-time factor (else the fastest is kept); the
+  others are closed (their workers stopped)."""
+  started, closed, lines = [], [], []
+
+  class Decoder:
+    def __init__(self, count):
+      self.processes = count
+
+    def close(self):
+      closed.append(self.processes)
+
+  def start_with(four_voices):
+    def start(count):
+      started.append(count)
+      return Decoder(count), {1: 4.0, 4: four_voices[count]}
+    return start
+
+  gen, factors = live_server.fewest_processes(
+      start_with({1: 1.2, 2: 1.6, 3: 1.9}), 3, lines.append, wanted=1.4)
+  assert (gen.processes, factors[4], started, closed) == (2, 1.6, [1, 2], [1])
+  assert "decoding with 2 processes: four voices 1.60x" in lines[-1]
+  started.clear(), closed.clear()
+  gen, _ = live_server.fewest_processes(
+      start_with({1: 1.5, 2: 1.9}), 2, lines.append, wanted=1.4)
+  assert (gen.processes, started, closed) == (1, [1], [])
+  started.clear(), closed.clear()
+  gen, _ = live_server.fewest_processes(  # none fast enough: the fastest
+      start_with({1: 1.2, 2: 1.1}), 2, lines.append, wanted=1.4)
+  assert (gen.processes, started, closed) == (1, [1, 2], [2])
+  assert lines[-1].endswith("(the fastest tried)")

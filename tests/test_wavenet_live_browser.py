@@ -62,21 +62,35 @@ LEAD_SECONDS = float(os.environ.get("NEURALSYNTH_LIVE_LEAD", "0.4"))
 # (messages, the player's start-up buffer, a quantum, ~40 ms): the lead +
 # 0.15 s bounds it (measured 0.10-0.14 s at lead 0.15).
 MAX_LATENCY_SECONDS = LEAD_SECONDS + 0.15
-# How long to wait for a released note to end: FakeGenerator's corners end
+# The longest a released note may take to end: FakeGenerator's corners end
 # 0.128 s after their note-off (64 frames of 32 samples); the real corners'
-# release is wavenet.live's --seconds minus --note_off (4 - 3 s). A key is
-# timed only when played from silence.
+# release is wavenet.live's --seconds minus --note_off (4 - 3 s), heard a
+# lead and a block or two later. A key is timed only when played from
+# silence, so each waits for it (`_until_silent`).
 RELEASE_SECONDS = 1.0 if MODEL_DIR else 0.3
 
 
-def _phrase(page, pad_box, step):
+def _until_silent(page, url):
+  """Waits until no voice sounds (the server's view) and the page has
+  played all of it: it heard the last key's first sample (no latency
+  pending: the server may finish a short note before the page hears it)
+  and its player's last quanta are exactly 0."""
+  deadline = time.monotonic() + RELEASE_SECONDS + 5.0
+  while any(_status(url)["voices"]):
+    assert time.monotonic() < deadline, "a released voice still sounds"
+    time.sleep(0.1)
+  _wait(page, "(() => { const s = live.state(); "
+              "return s.silent && !s.pending; })()", 5.0)
+
+
+def _phrase(page, url, pad_box, step):
   """One bar of the performance: a key from silence, a chord of 4 held
   while the pad is dragged, a latent control, silence."""
   keys = ["a", "s", "d", "f"]
   page.keyboard.down(keys[step % 4])
   time.sleep(0.3)
   page.keyboard.up(keys[step % 4])
-  time.sleep(RELEASE_SECONDS + LEAD_SECONDS)  # the release ends: silence
+  _until_silent(page, url)
   for key in keys:
     page.keyboard.down(key)
   x0, y0 = pad_box["x"], pad_box["y"]
@@ -90,7 +104,7 @@ def _phrase(page, pad_box, step):
   page.evaluate(f"live.setControls({{scale: {0.8 + 0.1 * (step % 4)}}})")
   for key in keys:
     page.keyboard.up(key)
-  time.sleep(RELEASE_SECONDS + LEAD_SECONDS)
+  _until_silent(page, url)
 
 
 class CliServed:
@@ -149,7 +163,7 @@ def test_scripted_performance_plays_without_underruns():
       pad_box = page.locator("#pad").bounding_box()
       began, step, chords = time.monotonic(), 0, 0
       while time.monotonic() - began < PERFORMANCE_SECONDS:
-        _phrase(page, pad_box, step)
+        _phrase(page, served.url, pad_box, step)
         step += 1
         chords += 1
       time.sleep(0.3)
@@ -161,7 +175,8 @@ def test_scripted_performance_plays_without_underruns():
   assert not problems and served.error is None, problems
   assert end["error"] is None and end["refused"] == 0
   assert end["audioTime"] - start["audioTime"] >= PERFORMANCE_SECONDS
-  assert end["underruns"] == 0, json.dumps(end)
+  assert end["underruns"] == 0, (json.dumps(end), "".join(
+      getattr(served, "lines", [])[-8:]))
   assert status["bad_messages"] == 0 and status["voices"] == [None] * 4
   # Every single key was played from silence and heard: one latency each.
   latencies = np.array(end["latencies"])

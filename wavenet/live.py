@@ -27,7 +27,7 @@ def _define_flags() -> None:
   from wavenet import live_engine  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("model_dir", None, "A WaveNet autoencoder with pitch "
                       "conditioning (pretrained/wavenet_live: the shipped one "
-                      "cut to 10 decoder layers for four voices).")
+                      "cut to 6 decoder layers for four voices).")
   flags.DEFINE_list("corners", None, "4 sound files or folders: top-left, "
                     "top-right, bottom-left, bottom-right (as for "
                     "wavenet.instrument).")
@@ -53,9 +53,10 @@ def _define_flags() -> None:
   threads.define_flag(default=1)
   flags.DEFINE_integer(
       "processes", 0, "Processes decoding the sounding voices, this one "
-      "included, each with --threads threads (0: one per core, at most 4). "
-      "Two on two cores decode four voices 1.1-1.4x faster than one (the "
-      "shipped autoencoders).",
+      "included, each with --threads threads. 0: the fewest (up to one per "
+      "core, at most 4) that decode four voices at 1.25x real time or more, "
+      "measured at start-up; each process takes a core the browser needs "
+      "too (pretrained/wavenet_live: one is enough on two cores).",
       lower_bound=0)
   flags.mark_flags_as_required(["model_dir", "corners"])
 
@@ -63,10 +64,8 @@ def _define_flags() -> None:
 def main(argv: list[str]) -> int:
   # pylint: disable=g-import-not-at-top
   from absl import flags
-  from common import process_generator
   from common import threads
   from wavenet import instrument_sounds
-  from wavenet import live_voices
   from wavenet import live_server
   if len(argv) > 1:
     print(f"error: unexpected arguments {' '.join(argv[1:])}",
@@ -80,9 +79,8 @@ def main(argv: list[str]) -> int:
       f.model_dir, f.corners, instrument_sounds.parse_pitches(f.pitches),
       seconds=f.seconds, note_off=f.note_off, stats=f.stats, seed=f.seed,
       temperature=f.temperature, lead_seconds=f.lead_seconds,
-      checkpoint=f.checkpoint, log=log,
-      processes=f.processes or process_generator.default_processes(
-          live_voices.MAX_VOICES), threads=f.threads)
+      checkpoint=f.checkpoint, log=log, processes=f.processes,
+      threads=f.threads)
   try:
     live_server.serve(instrument, f.host, f.port, log=log)
   finally:

@@ -39,6 +39,7 @@ from common.live import server as live_server
 from wavenet import instrument_html
 from wavenet import live_engine
 from wavenet import live_sound
+from wavenet import live_voices
 from wavenet.live_sound import ControlError
 
 PAGE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -175,6 +176,56 @@ def serve(instrument: live_engine.LiveInstrument, host: str = "127.0.0.1",
                         port, log, ready, stop)
 
 
+# `processes=0` (auto): the fewest decoding processes that decode four
+# voices at least this much faster than real time. Each process takes a
+# core that the browser playing the stream and the rest of the machine
+# need: on the 2 cores here, with headless Chromium on them, the shipped
+# live model (four voices at 1.5-1.75x in one process, 2.1x in two)
+# underran 0-8 times a minute with one process and about 110 with two
+# (README, "Live"). A heavier model below this in one process gets more.
+AUTO_REAL_TIME = 1.25
+
+
+def default_processes() -> int:
+  """The most decoding processes worth trying: one per core, at most one
+  per voice."""
+  from common import process_generator  # pylint: disable=g-import-not-at-top
+  return process_generator.default_processes(live_voices.MAX_VOICES)
+
+
+def fewest_processes(start: Callable[[int], tuple[Any, dict[int, float]]],
+                     most: int, log: Callable[[str], None] = print,
+                     wanted: float = AUTO_REAL_TIME
+                     ) -> tuple[Any, dict[int, float]]:
+  """Decoders with 1, 2, ... `most` processes (`start(count)` makes one
+  and measures its real-time factors, `{voices: factor}`) until four
+  voices reach `wanted`; else the fastest. The others are closed.
+
+  Returns:
+    (generator, factors) of the one kept.
+  """
+  best: tuple[Any, dict[int, float]] | None = None
+  for count in range(1, most + 1):
+    gen, factors = start(count)
+    if best is None or factors[live_voices.MAX_VOICES] > best[1][
+        live_voices.MAX_VOICES]:
+      if best is not None:
+        getattr(best[0], "close", lambda: None)()
+      best = gen, factors
+    else:
+      getattr(gen, "close", lambda: None)()
+    if best[1][live_voices.MAX_VOICES] >= wanted:
+      break
+  assert best is not None, most
+  kept = getattr(best[0], "processes", 1)
+  log(f"decoding with {kept} process{'es' * (kept > 1)}: four voices "
+      f"{best[1][live_voices.MAX_VOICES]:.2f}x real time"
+      + (f" (>= {wanted}x: fewer processes leave cores to the browser)"
+         if best[1][live_voices.MAX_VOICES] >= wanted else
+         " (the fastest tried)"))
+  return best
+
+
 def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
                     seconds: float = 4.0, note_off: float = 3.0,
                     stats: str | None = None, seed: int = 0,
@@ -187,9 +238,11 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
   """Loads an autoencoder, encodes the corners and measures (and logs) the
   real-time factor of 1 to 4 voices, which compiles every batch size.
 
-  With `processes` > 1 the sounding voices are decoded by that many worker
+  With `processes` > 1 the sounding voices are decoded by that many
   processes (`common.process_generator`, `threads` intra-op threads each):
-  the instrument's `gen` then has a `close` to call when done.
+  the instrument's `gen` then has a `close` to call when done. With 0, the
+  fewest that decode four voices at `AUTO_REAL_TIME` (`fewest_processes`,
+  up to `default_processes()`).
 
   Raises:
     EmbeddingsError: not an autoencoder.
@@ -205,28 +258,39 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
   loaded = embeddings_lib.load_autoencoder(model_dir, checkpoint)
   encoded = live_corners.load_corners(loaded.model, loaded.config, corners,
                                       pitches, seconds, note_off, stats)
-  if processes > 1:
-    from common import process_generator
-    log(f"starting {processes} decoding processes")
-    gen: Any = process_generator.ProcessGenerator(
-        loaded.model, loaded.config, processes, threads)
+  def start(count: int) -> tuple[Any, dict[int, float]]:
+    if count > 1:
+      from common import process_generator
+      log(f"starting {count} decoding processes")
+      gen: Any = process_generator.ProcessGenerator(
+          loaded.model, loaded.config, count, threads)
+    else:
+      gen = fastgen.generator(loaded.model, loaded.config)
+    try:
+      factors = live_engine.measure_real_time(
+          gen, live_engine.block_frames(gen.samples_per_frame or 1),
+          repeats=7)
+    except BaseException:
+      getattr(gen, "close", lambda: None)()
+      raise
+    log(f"decoding speed with {count} process{'es' * (count > 1)} (real-"
+        "time factor): " + ", ".join(
+            f"{n} voice{'s' * (n > 1)} {f:.2f}x" for n, f in factors.items())
+        + ("" if min(factors.values()) >= 1 else
+           "; below 1x, that many voices at once underrun"))
+    return gen, factors
+
+  if processes:
+    gen, factors = start(processes)
   else:
-    gen = fastgen.generator(loaded.model, loaded.config)
-  frames = live_engine.block_frames(gen.samples_per_frame or 1)
-  try:
-    factors = live_engine.measure_real_time(gen, frames)
-  except BaseException:
-    getattr(gen, "close", lambda: None)()
-    raise
-  log("decoding speed on this machine (real-time factor): " + ", ".join(
-      f"{n} voice{'s' * (n > 1)} {f:.2f}x" for n, f in factors.items())
-      + ("" if min(factors.values()) >= 1 else
-         "; below 1x, that many voices at once underrun"))
+    gen, factors = fewest_processes(start, default_processes(), log)
   info = dict(model=os.path.basename(os.path.normpath(model_dir)),
               checkpoint=os.path.basename(loaded.path),
               checkpoint_step=loaded.step,
+              decoding_processes=getattr(gen, "processes", 1),
               measured_real_time_factors={
                   str(n): round(f, 3) for n, f in factors.items()})
   return live_engine.LiveInstrument(
       gen, encoded, info, seed=seed, temperature=temperature,
-      lead_seconds=lead_seconds, frames_per_block=frames)
+      lead_seconds=lead_seconds,
+      frames_per_block=live_engine.block_frames(gen.samples_per_frame or 1))

@@ -28,7 +28,9 @@
   const CAPACITY_SECONDS = 4;
   const START_SAMPLES = S.blockSamples;  // one block buffered to (re)start
   const POLL_MS = 500;
-  const PAD_MS = 15;              // the most pad messages: one per 15 ms
+  // The most pad messages: one per block (the server applies the pad once
+  // per block; more would only load the browser and the server).
+  const PAD_MS = 1000 * S.blockSamples / RATE;
   const COLORS = ['#ff7a7a', '#6cb8ff', '#ffd166', '#5ee0a0'];
   const $ = (id) => document.getElementById(id);
   const clamp01 = (v) => Math.min(1, Math.max(0, Number(v) || 0));
@@ -216,13 +218,34 @@
     background = off;
   }
 
+  // The pad is drawn at most once per animation frame; the canvas is sized
+  // (which clears and reallocates it) only when the frame's size changed,
+  // and the sound bars are made once and then only updated: a drag keeps
+  // the browser's work small while the server decodes.
+  let canvasSize = '';
+  const bars = S.corners.map((name, i) => {
+    const row = document.createElement('div');
+    row.className = 'bar';
+    row.innerHTML = '<span class="name"></span><span class="track">' +
+        '<span class="fill"></span></span><span class="val"></span>';
+    row.querySelector('.name').textContent = name;
+    row.querySelector('.fill').style.background = COLORS[i];
+    return {row, fill: row.querySelector('.fill'), val: row.querySelector('.val')};
+  });
+  $('sound-bars').replaceChildren(...bars.map((b) => b.row));
+
   function drawPad() {
     const dpr = window.devicePixelRatio || 1;
     const fr = frame.getBoundingClientRect(), pr = padEl.getBoundingClientRect();
-    canvas.width = Math.round(fr.width * dpr);
-    canvas.height = Math.round(fr.height * dpr);
+    const width = Math.round(fr.width * dpr), height = Math.round(fr.height * dpr);
+    if (canvasSize !== width + 'x' + height) {
+      canvasSize = width + 'x' + height;
+      canvas.width = width;
+      canvas.height = height;
+    }
     const g = canvas.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
+    g.clearRect(0, 0, fr.width, fr.height);
     if (!background) renderBackground();
     const ox = pr.left - fr.left, oy = pr.top - fr.top;
     g.imageSmoothingEnabled = true;
@@ -241,17 +264,10 @@
     g.globalAlpha = 1;
     $('pad-dot').style.left = (pos.x * 100) + '%';
     $('pad-dot').style.top = (pos.y * 100) + '%';
-    $('sound-bars').replaceChildren(...S.corners.map((name, i) => {
-      const row = document.createElement('div');
-      row.className = 'bar';
-      row.innerHTML = '<span class="name"></span><span class="track">' +
-          '<span class="fill"></span></span><span class="val"></span>';
-      row.querySelector('.name').textContent = name;
-      row.querySelector('.fill').style.width = (100 * w[i]).toFixed(1) + '%';
-      row.querySelector('.fill').style.background = COLORS[i];
-      row.querySelector('.val').textContent = w[i].toFixed(2);
-      return row;
-    }));
+    bars.forEach((b, i) => {
+      b.fill.style.width = (100 * w[i]).toFixed(1) + '%';
+      b.val.textContent = w[i].toFixed(2);
+    });
     $('pos-readout').textContent = `x ${pos.x.toFixed(2)} · y ${pos.y.toFixed(2)}`;
   }
 
@@ -324,7 +340,7 @@
   $('volume').addEventListener('input', (e) => {
     if (player.gain) player.gain.gain.value = Number(e.target.value);
   });
-  window.addEventListener('resize', drawPad);
+  window.addEventListener('resize', scheduleDraw);
   const middle = Math.max(LOW, Math.min(HIGH, 60));
   const keys = window.neuralsynthKeys.controls({
     low: LOW, high: HIGH, octave: middle - middle % 12, noteOn, noteOff,
