@@ -181,8 +181,9 @@ def serve(instrument: live_engine.LiveInstrument, host: str = "127.0.0.1",
 # core that the browser playing the stream and the rest of the machine
 # need: on the 2 cores here, with headless Chromium on them, the shipped
 # live model (four voices at 1.5-1.75x in one process, 2.1x in two)
-# underran 0-8 times a minute with one process and about 110 with two
-# (README, "Live"). A heavier model below this in one process gets more.
+# underran 0-36 times a minute with one process (four runs) and about
+# 110 with two (README, "Live"). A heavier model, below this in one
+# process, gets more.
 AUTO_REAL_TIME = 1.25
 
 
@@ -258,6 +259,7 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
   loaded = embeddings_lib.load_autoencoder(model_dir, checkpoint)
   encoded = live_corners.load_corners(loaded.model, loaded.config, corners,
                                       pitches, seconds, note_off, stats)
+
   def start(count: int) -> tuple[Any, dict[int, float]]:
     if count > 1:
       from common import process_generator
