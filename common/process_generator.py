@@ -18,9 +18,9 @@ so every tool can use it unchanged:
 
 - `processes` counts this process: it decodes the last (smallest) group
   of rows itself while `processes - 1` spawned workers (not forked:
-  TensorFlow is not fork-safe) decode the others. Each worker builds the model from the
-  config and the weights it is sent (no checkpoint is read again) and the
-  family's generator, with `threads` intra-op threads.
+  TensorFlow is not fork-safe) decode the others. Each worker builds the
+  model from the config and the weights it is sent (no checkpoint is read
+  again) and the family's generator, with `threads` intra-op threads.
 - A block splits the state's rows into contiguous groups
   (`common.state_rows`; a single group is decoded here, with no transfer)
   and joins the answers. The state stays explicit, held by the caller as
