@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import fcntl
 import functools
 import json
@@ -277,19 +278,57 @@ def _check_identity(study: optuna.Study, search: Search) -> bool:
   return False
 
 
+# How long a trial failed by a kill or a signal holds its place while its
+# retry is queued (the retry is added right after the failure, by the same
+# process, milliseconds later). A process killed in between leaves the trial
+# without a retry: after this long another trial takes its place.
+REQUEUE_SECONDS = 60.0
+
+
+def awaiting_retry(trial: optuna.trial.FrozenTrial,
+                   retried: set[int], now: datetime.datetime) -> bool:
+  """True if `trial` was failed by a kill or a signal (stale heartbeat,
+  SIGINT) and its retry is not queued yet.
+
+  Without this, another process counting the trials in that moment sees one
+  trial fewer, starts a new one, and the retry is then found surplus: the
+  killed trial is never resumed.
+
+  Args:
+    trial: any trial of the study.
+    retried: the numbers of the trials already queued again (every
+      retry's `retry_history`).
+    now: the time to compare the trial's end to (local, as optuna records).
+  """
+  if (trial.state != optuna.trial.TrialState.FAIL or trial.number in retried
+      or "error" in trial.user_attrs or "surplus" in trial.user_attrs
+      or trial.datetime_complete is None):
+    return False
+  age = (now - trial.datetime_complete).total_seconds()
+  return age < REQUEUE_SECONDS
+
+
+def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
+  """The numbers of the trials queued again (by kill, signal or staleness)."""
+  return {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+
+
 @dataclasses.dataclass(frozen=True)
 class Tally:
   """How many trials of a study are in each state that matters."""
   done: int      # complete or pruned
   running: int   # (a killed one too, until its heartbeat is stale)
   waiting: int   # queued again after a kill or a signal
+  requeuing: int  # failed by a kill or a signal, about to be queued again
   failed: int    # failed by their config or training (not by a kill)
 
   @classmethod
   def of(cls, trials: list[optuna.trial.FrozenTrial]) -> Tally:
+    retried, now = retried_numbers(trials), datetime.datetime.now()
     return cls(done=sum(t.state in DONE for t in trials),
                running=sum(t.state == RUNNING for t in trials),
                waiting=sum(t.state == WAITING for t in trials),
+               requeuing=sum(awaiting_retry(t, retried, now) for t in trials),
                failed=sum("error" in t.user_attrs for t in trials))
 
 
@@ -303,11 +342,27 @@ def worker_name() -> str:
 
 
 def _surplus(study: optuna.Study, number: int, wanted: int) -> bool:
-  """True if, before trial `number`, `wanted` trials were done, running or
-  queued (another process started one at the same moment)."""
+  """True if `wanted` trials were done, or running or queued ahead of trial
+  `number` (another process started one at the same moment).
+
+  A retry (of a trial failed by a kill or a signal, or about to be queued
+  again) is ahead of every new trial, and of the retries numbered after it:
+  the killed trial held its place, so the new trial, not the retry, is the
+  surplus one whatever order the two were numbered in.
+  """
   trials = study.get_trials(deepcopy=False)
-  return sum(t.state in DONE + (RUNNING, WAITING)
-             for t in trials if t.number < number) >= wanted
+  retried, now = retried_numbers(trials), datetime.datetime.now()
+
+  def rank(trial: optuna.trial.FrozenTrial) -> tuple[bool, int]:
+    retry = ("failed_trial" in trial.system_attrs
+             or awaiting_retry(trial, retried, now))
+    return (not retry, trial.number)  # (smaller is ahead)
+
+  this = next(t for t in trials if t.number == number)
+  return sum(t.state in DONE or
+             ((t.state in (RUNNING, WAITING) or awaiting_retry(t, retried, now))
+              and rank(t) < rank(this))
+             for t in trials if t.number != number) >= wanted
 
 
 def _fail(trial: optuna.Trial, reason: str) -> NoReturn:
@@ -429,8 +484,10 @@ def run_trials(search: Search,
                       f"{last.number}: {last.user_attrs['error']}")
     # A queued trial is run (`optimize` takes it first); else a new one if
     # fewer than `trials` are done or running (a killed one counts until
-    # its heartbeat is stale, then it is queued again).
-    if not tally.waiting and tally.done + tally.running >= search.trials:
+    # its heartbeat is stale, then it is queued again, by the process that
+    # found it stale: `requeuing` until then).
+    if not tally.waiting and (tally.done + tally.running + tally.requeuing
+                              >= search.trials):
       time.sleep(min(POLL_SECONDS, search.heartbeat_seconds))
       continue
     started: list[int] = []

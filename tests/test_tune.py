@@ -10,6 +10,7 @@ must share a study); the rest runs in this process.
 
 import csv
 import dataclasses
+import datetime
 import glob
 import json
 import multiprocessing
@@ -344,6 +345,46 @@ def test_two_workers_fail_one_stale_trial_and_queue_it_once(tmp_path):
   assert len(retries) == 1, [(t.number, t.state) for t in retries]
   assert retries[0].state == optuna.trial.TrialState.WAITING
   assert retries[0].params == trial.params
+
+
+def test_a_retry_keeps_the_place_of_the_trial_a_kill_cut(tmp_path):
+  # Seen in CI: two trials cut by kill -9; a worker failed one as stale and,
+  # before it queued the retry, the other worker counted one trial fewer and
+  # started a new one; the retry was then found surplus, the cut trial never
+  # resumed.
+  search = tuning.Search(
+      family="samplernn", data_dir=str(tmp_path), study_dir=str(tmp_path),
+      space=tune_space.parse({"dim": {"type": "int", "low": 8, "high": 16}},
+                             "samplernn", "space"),
+      base_config=config_lib.load("samplernn", "tiny"), trials=2,
+      heartbeat_seconds=1, base_trial=False)
+  study = tuning.open_study(search)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", UserWarning)  # (ask without optimize)
+    running, cut = study.ask(), study.ask()
+    for trial in (running, cut):
+      trial.suggest_int("dim", 8, 16)
+    # Stale: failed by a worker, whose retry is not queued yet.
+    study._storage.set_trial_state_values(
+        cut._trial_id, optuna.trial.TrialState.FAIL)
+    tally = tuning.Tally.of(study.trials)
+    assert (tally.running, tally.waiting, tally.requeuing) == (1, 0, 1)
+    new = study.ask()  # another worker's, in that moment
+    assert tuning._surplus(study, new.number, search.trials)
+    # The retry is queued now, numbered after the new trial: still ahead.
+    tuning._retry()(study, study.trials[cut.number])
+  retry = study.trials[-1]
+  assert retry.system_attrs["failed_trial"] == cut.number
+  assert tuning.Tally.of(study.trials).requeuing == 0
+  assert not tuning._surplus(study, retry.number, search.trials)
+  assert tuning._surplus(study, new.number, search.trials)
+  # A trial whose retry was never queued (its worker killed in between)
+  # gives its place up after a while.
+  later = study.trials[cut.number].datetime_complete + datetime.timedelta(
+      seconds=tuning.REQUEUE_SECONDS)
+  assert tuning.awaiting_retry(study.trials[cut.number], set(),
+                               later - datetime.timedelta(seconds=1))
+  assert not tuning.awaiting_retry(study.trials[cut.number], set(), later)
 
 
 def test_the_command_waits_for_workers_that_end_while_it_reports(tmp_path):
