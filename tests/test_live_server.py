@@ -269,8 +269,12 @@ def test_new_listener_joins_at_the_live_point():
   later = b.listen()  # playing 850 (block 8); the backlog reaches back there
   feed.put(*blocks[20:], None)
   b.finished.wait(10)
-  assert [blk[0] for blk in listener] == list(range(3, 30))
-  assert [blk[0] for blk in later] == list(range(8, 30))
+  heard, heard_later = list(listener), list(later)
+  assert [blk[0] for blk in heard] == list(range(3, 30))
+  assert [blk[0] for blk in heard_later] == list(range(8, 30))
+  # From the sample playing when they joined: block 3 from 350, 8 from 850.
+  assert len(heard[0]) == len(heard_later[0]) == 50
+  assert all(len(blk) == 100 for blk in heard[1:] + heard_later[1:])
   assert [blk[0] for blk in recorder.blocks] == list(range(30))
   b.stop()
   assert b.error is None and b.listeners == 0

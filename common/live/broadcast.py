@@ -4,7 +4,7 @@ A producer thread pulls the stream's blocks (`LiveStream.blocks()`: endless,
 paced to real time) and hands each one to the recorder, if any, and to every
 listener's bounded queue. Nothing the listeners do can stall it: a listener
 whose queue is full (it stopped reading) is dropped. A new listener starts
-at the live point: it first gets the recent blocks not yet due for playback
+at the live point: it first gets the recent audio not yet due for playback
 (the stream runs a little ahead of the wall clock), so its player starts
 with that cushion and hears what every other listener hears at the same
 moment.
@@ -168,16 +168,20 @@ class Broadcaster:
       self._listeners.discard(listener)
 
   def _ahead_of_clock(self) -> list[np.ndarray]:
-    """The backlog's blocks that end after the sample playing now."""
+    """The backlog from the sample playing now: the blocks that end after
+    it, the first cut to start there (a listener joining mid-block hears
+    the rest of it, not its played part: that would delay everything it
+    hears by as much)."""
     if self._origin is None:
       return []
-    playing = (self._clock() - self._origin) * self._sample_rate
+    playing = round((self._clock() - self._origin) * self._sample_rate)
     blocks, end = [], self._produced
     for block in reversed(self._backlog):
       if end <= playing:
         break
-      blocks.append(block)
-      end -= len(block)
+      start = end - len(block)
+      blocks.append(block[max(0, playing - start):])
+      end = start
     return blocks[::-1]
 
   def _publish(self, block: np.ndarray) -> None:
