@@ -1,5 +1,7 @@
 """Timing helpers shared by the benchmarks: medians and this machine's
-matrix-product rate (the arithmetic limit generation is compared with)."""
+matrix-product rate (the arithmetic limit generation is compared with), and
+its physical limits: the peak rate of a large product and the rate at which
+it reads memory (`physical_limits`)."""
 
 from __future__ import annotations
 
@@ -87,3 +89,47 @@ def arithmetic_limit(shapes: Sequence[tuple[int, int]],
                              jit_compile=jit) for jit in (False, True))
   return dict(matmul_gflops_per_second=gflops,
               limit_samples_per_second=gflops * 1e9 / flops_per_sample)
+
+
+def square_matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
+  """Float32 GFLOP/s of one `[size, size] x [size, size]` product (the
+  machine's arithmetic peak as large products reach it; default threads).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  a = tf.random.normal([size, size])
+  b = tf.random.normal([size, size])
+  product = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+  seconds = median_seconds(lambda: product().numpy(), repeats=repeats)
+  return 2.0 * size**3 / seconds / 1e9
+
+
+def read_gbps(megabytes: int = 512, repeats: int = 5) -> float:
+  """GB/s at which this machine reads memory: the sum of a float32 buffer of
+  `megabytes` (far larger than any cache; default threads)."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  buffer = tf.ones([megabytes * (1 << 20) // 4])
+  total = tf.function(lambda: tf.reduce_sum(buffer))
+  seconds = median_seconds(lambda: total().numpy(), repeats=repeats)
+  return megabytes * (1 << 20) / seconds / 1e9
+
+
+def physical_limits(flops_per_sample: float, batch_size: int,
+                    matmul_gflops_per_second: float,
+                    read_gb_per_second: float) -> dict[str, float]:
+  """The two limits of a generator at `batch_size` (samples/s, all
+  sequences together) from the machine's measured rates:
+
+  - arithmetic: the peak matmul rate (`square_matmul_gflops`) over the FLOPs
+    per sample;
+  - memory: every weight read from memory once per step, for all the
+    batch's sequences at once: a float32 weight is 4 bytes and 2 FLOPs per
+    sequence, so a step reads `2 * flops_per_sample` bytes
+    (`read_gbps` over that, times the batch).
+
+  Returns:
+    dict(arithmetic_limit, memory_limit, limit: the smaller), samples/s.
+  """
+  arithmetic = matmul_gflops_per_second * 1e9 / flops_per_sample
+  memory = batch_size * read_gb_per_second * 1e9 / (2.0 * flops_per_sample)
+  return dict(arithmetic_limit=arithmetic, memory_limit=memory,
+              limit=min(arithmetic, memory))

@@ -18,6 +18,10 @@ size was timed and how much it rose (`eval.memory`), the FLOPs per
 generated sample and the arithmetic limit (`common.timing.arithmetic_limit`:
 the machine's float32 rate on the matrix shapes the family's generator
 multiplies by, over the FLOPs per sample) and the fraction of it reached.
+`--physical_limits` adds the machine's two physical limits, measured in the
+same run: its peak (a 1024x1024x1024 float32 product) over the FLOPs per
+sample, and reading every weight from memory once per step (a large
+model's bound at small batches).
 Every time is the median of `--repeats` runs after one warm-up run that
 compiles the graphs. `--processes=K` splits each batch over K processes
 (this one and K - 1 workers, `common.process_generator`). `--train` times training instead:
@@ -69,7 +73,8 @@ def main(argv: list[str]) -> int:
             loaded.model, loaded.config, f.processes, f.threads))
   try:
     result = throughput.generation_speed(loaded, batch_sizes, f.seconds,
-                                         f.repeats, naive=f.naive)
+                                         f.repeats, naive=f.naive,
+                                         physical=f.physical_limits)
   finally:
     getattr(loaded.generator, "close", lambda: None)()
   result["processes"] = f.processes
@@ -79,6 +84,8 @@ def main(argv: list[str]) -> int:
         + (f"; {f.processes} processes, each with --threads="
            f"{f.threads}" if f.processes > 1 else ""))
   print(throughput.format_table(rows))
+  if f.physical_limits:
+    print(throughput.format_physical_limits(result["physical_limits"], rows))
   for row in rows if f.naive else ():
     print(f"batch {row['batch_size']}: naive recomputation "
           f"{row['naive_samples_per_second']:,.1f} samples/s; cached is "
@@ -122,6 +129,12 @@ def define_flags() -> None:
                      "(rounded up to whole blocks).")
   flags.DEFINE_integer("repeats", 3, "Timed runs per batch size (median).")
   flags.DEFINE_bool("naive", False, "WaveNet: also time naive recomputation.")
+  flags.DEFINE_bool(
+      "physical_limits", False, "Also measure the machine's physical limits "
+      "(after the sweep) and report each batch's fraction of the smaller: "
+      "the arithmetic one (a 1024x1024x1024 float32 matmul's rate over the "
+      "FLOPs per sample) and the memory one (every weight read once per "
+      "step, at the rate a 512 MB buffer is summed).")
   flags.DEFINE_string("output", None, "Write the figures as JSON here.")
   flags.DEFINE_bool("train", False, "Time training instead of generation.")
   flags.DEFINE_integer("train_steps", 20, "Timed optimizer steps per run "

@@ -132,6 +132,50 @@ def sweep(loaded: models_lib.LoadedModel, batch_sizes: Sequence[int] = (1, 4,
   return rows
 
 
+def add_physical_limits(loaded: models_lib.LoadedModel,
+                        rows: list[dict[str, Any]],
+                        repeats: int = 5) -> dict[str, float]:
+  """Measures the machine's peak matmul rate and memory read rate (once,
+  after the sweep, so its memory figures stay the generator's) and adds to
+  every row its two physical limits and the fraction of the smaller
+  (`common.timing.physical_limits`).
+
+  Returns:
+    the rates: matmul_gflops_per_second (1024^3 float32 product),
+    read_gb_per_second, and weight_mb_per_step (what a step reads).
+  """
+  flops = loaded.flops_per_sample()
+  rates = dict(matmul_gflops_per_second=timing.square_matmul_gflops(
+      repeats=repeats), read_gb_per_second=timing.read_gbps(repeats=repeats))
+  for row in rows:
+    limits = timing.physical_limits(flops, row["batch_size"], **rates)
+    row.update(arithmetic_limit_samples_per_second=round(
+        limits["arithmetic_limit"], 1), memory_limit_samples_per_second=round(
+            limits["memory_limit"], 1), fraction_of_physical_limit=round(
+                row["samples_per_second"] / limits["limit"], 4))
+  return dict({k: round(v, 2) for k, v in rates.items()},
+              weight_mb_per_step=round(2 * flops / 1e6, 1))
+
+
+def format_physical_limits(physical: dict[str, float],
+                           rows: Sequence[dict[str, Any]]) -> str:
+  """`add_physical_limits`' figures as lines under the table."""
+  lines = [f"physical limits (measured in this run): a 1024x1024x1024 "
+           f"float32 matmul at {physical['matmul_gflops_per_second']:,.1f} "
+           f"GFLOP/s; memory read at {physical['read_gb_per_second']:.1f} "
+           f"GB/s, {physical['weight_mb_per_step']:,.1f} MB of weights per "
+           f"step"]
+  for r in rows:
+    arithmetic = r["arithmetic_limit_samples_per_second"]
+    memory = r["memory_limit_samples_per_second"]
+    lines.append(
+        f"batch {r['batch_size']}: arithmetic limit {arithmetic:,.0f}, "
+        f"memory limit {memory:,.0f} samples/s; "
+        f"{100 * r['fraction_of_physical_limit']:.1f}% of the smaller "
+        f"({'memory' if memory < arithmetic else 'arithmetic'})")
+  return "\n".join(lines)
+
+
 def environment() -> dict[str, Any]:
   """Versions and thread settings the figures were taken with."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -189,11 +233,14 @@ def format_table(rows: Sequence[dict[str, Any]]) -> str:
 
 def generation_speed(loaded: models_lib.LoadedModel,
                      batch_sizes: Sequence[int], seconds: float,
-                     repeats: int, naive: bool = False) -> dict[str, Any]:
+                     repeats: int, naive: bool = False,
+                     physical: bool = False) -> dict[str, Any]:
   """`sweep` of a model with the environment (and with `naive`, the naive
-  recomputation's speed at each batch size and the speed-up over it)."""
+  recomputation's speed at each batch size and the speed-up over it; with
+  `physical`, `add_physical_limits`)."""
   naive_gen = naive_generator(loaded) if naive else None
   rows = sweep(loaded, batch_sizes, seconds, repeats)
+  limits = add_physical_limits(loaded, rows) if physical else None
   if naive_gen is not None:
     for row in rows:
       rate = naive_speed(naive_gen, row["batch_size"], repeats)
@@ -201,7 +248,8 @@ def generation_speed(loaded: models_lib.LoadedModel,
       row["speedup_over_naive"] = round(row["samples_per_second"] / rate, 1)
   return dict(model=loaded.name, family=loaded.family.name,
               sample_rate=loaded.sample_rate, rows=rows,
-              environment=environment(), command=" ".join(sys.argv))
+              environment=environment(), command=" ".join(sys.argv),
+              **({} if limits is None else {"physical_limits": limits}))
 
 
 def training_speed(family: str, preset: str, batch_size: int | None,

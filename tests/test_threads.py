@@ -17,12 +17,13 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def test_speed_runs_with_the_threads_and_processes_asked_for(tmp_path):
   """(`--processes`: the batch split over worker processes,
-  `tests/test_process_generator.py`.)"""
+  `tests/test_process_generator.py`; `--physical_limits`' arithmetic,
+  tests/test_timing.py.)"""
   out = tmp_path / "speed.json"
   result = subprocess.run(
       [sys.executable, "-m", "eval.speed", "wavenet", "--config=tiny",
        "--batch_sizes=2", "--repeats=1", "--seconds=0.05", "--threads=1",
-       "--processes=2", f"--output={out}"], cwd=ROOT, capture_output=True,
+       "--processes=2", "--physical_limits", f"--output={out}"], cwd=ROOT, capture_output=True,
       text=True, timeout=300, check=False)
   assert result.returncode == 0, result.stderr[-2000:]
   assert "2 processes, each with --threads=1" in result.stdout
@@ -31,6 +32,12 @@ def test_speed_runs_with_the_threads_and_processes_asked_for(tmp_path):
   assert speed["processes"] == 2
   assert [row["batch_size"] for row in speed["rows"]] == [2]
   assert speed["rows"][0]["samples_per_second"] > 0
+  physical = speed["physical_limits"]
+  assert physical["matmul_gflops_per_second"] > 0
+  assert physical["read_gb_per_second"] > 0
+  assert 0 < speed["rows"][0]["fraction_of_physical_limit"]
+  assert "physical limits (measured in this run)" in result.stdout
+  assert "batch 2: arithmetic limit" in result.stdout
 
 
 def test_a_change_after_tensorflow_started_is_a_flag_error():

@@ -92,3 +92,47 @@ def test_sweep_rows_have_their_own_peak_memory_and_limit(monkeypatch):
         MB_PER_SEQUENCE * batch_size, abs=SLACK_MB)
     # 2 GFLOP/s per sequence over 1 MFLOP per sample.
     assert row["limit_samples_per_second"] == 2000.0 * batch_size
+
+
+# ---------------------------------------------------------------------------
+# Physical limits (`eval.speed --physical_limits`).
+
+
+def test_peak_and_read_rates_are_the_work_over_the_median_time(monkeypatch):
+  # Timed runs of 0.25, 0.5 and 2 s on a stubbed clock: median 0.5 s.
+  _stub_clock(monkeypatch, [0.0, 0.25, 1.0, 1.5, 2.0, 4.0], lambda: None)
+  assert timing.square_matmul_gflops(size=64, repeats=3) == pytest.approx(
+      2 * 64**3 / 0.5 / 1e9, rel=1e-12)
+  _stub_clock(monkeypatch, [0.0, 0.25, 1.0, 1.5, 2.0, 4.0], lambda: None)
+  assert timing.read_gbps(megabytes=2, repeats=3) == pytest.approx(
+      2 * 2**20 / 0.5 / 1e9, rel=1e-12)
+
+
+def test_the_limits_of_a_large_model_are_arithmetic_or_memory():
+  # 100 MFLOP per sample: 2 FLOPs per weight per sequence, so 50 M float32
+  # weights, 200 MB read per step.
+  rates = dict(matmul_gflops_per_second=200.0, read_gb_per_second=50.0)
+  one = timing.physical_limits(100e6, 1, **rates)
+  assert one["arithmetic_limit"] == pytest.approx(2000.0)  # 200e9 / 100e6
+  assert one["memory_limit"] == pytest.approx(250.0)  # 50e9 / 200e6 steps/s
+  assert one["limit"] == one["memory_limit"]
+  sixteen = timing.physical_limits(100e6, 16, **rates)
+  assert sixteen["memory_limit"] == pytest.approx(4000.0)  # a step: 16
+  assert sixteen["limit"] == sixteen["arithmetic_limit"] == pytest.approx(
+      2000.0)
+
+
+def test_speed_rows_get_their_fraction_of_the_smaller_limit(monkeypatch):
+  monkeypatch.setattr(timing, "square_matmul_gflops", lambda repeats: 200.0)
+  monkeypatch.setattr(timing, "read_gbps", lambda repeats: 50.0)
+  loaded = types.SimpleNamespace(flops_per_sample=lambda: 100e6)
+  rows = [dict(batch_size=1, samples_per_second=125.0),
+          dict(batch_size=16, samples_per_second=1000.0)]
+  physical = throughput.add_physical_limits(loaded, rows)
+  assert physical == dict(matmul_gflops_per_second=200.0,
+                          read_gb_per_second=50.0, weight_mb_per_step=200.0)
+  assert [r["fraction_of_physical_limit"] for r in rows] == [0.5, 0.5]
+  assert rows[1]["memory_limit_samples_per_second"] == 4000.0
+  lines = throughput.format_physical_limits(physical, rows).splitlines()
+  assert lines[1].endswith("50.0% of the smaller (memory)")
+  assert lines[2].endswith("50.0% of the smaller (arithmetic)")
