@@ -467,6 +467,55 @@ def test_sigterm_stops_the_server_cleanly():
   assert any(line.startswith("listening on http://127.0.0.1:") for line in lines)
 
 
+def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
+  monkeypatch.setattr(live_engine, "LEAD_RELAX_SECONDS", 5.0)  # (a minute)
+  now = [0.0]
+  work = [0.0]  # seconds of pretend work per block, on the fake clock
+  gen = FakeGenerator()
+  decode = gen.next_block
+
+  def slow_next_block(*args, **kwargs):
+    now[0] += work[0]
+    return decode(*args, **kwargs)
+
+  def sleep(seconds):
+    now[0] += seconds
+
+  gen.next_block = slow_next_block
+  inst = live_engine.LiveInstrument(
+      gen, fake_corners(), lead_seconds=0.1, max_lead_seconds=0.2,
+      clock=lambda: now[0], sleep=sleep)
+  block = inst.block_samples / RATE  # 0.032 s
+  inst.receive({"type": "note_on", "pitch": 60})  # held: every block decodes
+  blocks = inst.blocks()
+
+  def play(count, seconds_of_work=0.0):
+    work[0] = seconds_of_work
+    for _ in range(count):
+      next(blocks)
+    work[0] = 0.0
+    status = inst.status()
+    return status["lead_seconds"], status["late_blocks"]
+
+  assert play(20) == (0.1, 0)
+  assert inst.status()["lead_range"] == [0.1, 0.2]
+  # A block that takes longer than what is ahead is late: a block more lead.
+  assert play(1, 0.2) == (round(0.1 + block, 3), 1)
+  # The stream then runs that much further ahead of the clock.
+  play(10)
+  assert inst.status()["ahead_seconds"] > 0.1 - block + 0.5 * block
+  assert play(3, 0.3) == (0.2, 4)  # (at most the most)
+  # A quiet while takes a block back, down to the start.
+  assert play(int(4 / block))[0] == 0.2
+  leads = [play(int(5.1 / block))[0] for _ in range(4)]
+  assert leads == [round(0.2 - block, 3), round(0.2 - 2 * block, 3),
+                   round(0.2 - 3 * block, 3), 0.1]
+  with pytest.raises(live_engine.LiveError, match="--max_lead_seconds=0.05 "
+                     "must be at least --lead_seconds"):
+    live_engine.LiveInstrument(gen, fake_corners(), lead_seconds=0.1,
+                               max_lead_seconds=0.05)
+
+
 def test_auto_processes_keep_the_fewest_that_are_fast_enough():
   """`--processes=0`: 1, 2, ... decoding processes are measured until four
   voices reach the wanted real-time factor (else the fastest is kept); the

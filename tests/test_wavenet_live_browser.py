@@ -188,5 +188,6 @@ def test_scripted_performance_plays_without_underruns():
         f"{1000 * latencies.max():.0f} ms; server's view: "
         f"{status['note_latency_ms']} ms; real-time factor "
         f"{status['real_time_factor']}; late blocks (server's clock) "
-        f"{status['late_blocks'] - before['late_blocks']}")
+        f"{status['late_blocks'] - before['late_blocks']}; lead at the end "
+        f"{status['lead_seconds']} s")
   assert latencies.max() < MAX_LATENCY_SECONDS

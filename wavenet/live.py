@@ -47,7 +47,13 @@ def _define_flags() -> None:
   flags.DEFINE_float("temperature", 1.0, "Sampling temperature.")
   flags.DEFINE_float("lead_seconds", live_engine.LEAD_SECONDS, "How far "
                      "the audio runs ahead of the clock (jitter margin; "
-                     "adds to the key latency).")
+                     "adds to the key latency), at first: each late block "
+                     "adds a block to it, a minute without one takes a "
+                     "block back.")
+  flags.DEFINE_float("max_lead_seconds", None, "The most the lead grows to "
+                     f"(default {live_engine.MAX_LEAD_SECONDS:g}, or "
+                     "--lead_seconds if larger); = --lead_seconds: a fixed "
+                     "lead.")
   flags.DEFINE_string("checkpoint", "best", "best, last or a checkpoint "
                       "prefix.")
   threads.define_flag(default=1)
@@ -79,6 +85,7 @@ def main(argv: list[str]) -> int:
       f.model_dir, f.corners, instrument_sounds.parse_pitches(f.pitches),
       seconds=f.seconds, note_off=f.note_off, stats=f.stats, seed=f.seed,
       temperature=f.temperature, lead_seconds=f.lead_seconds,
+      max_lead_seconds=f.max_lead_seconds,
       checkpoint=f.checkpoint, log=log, processes=f.processes,
       threads=f.threads)
   try:

@@ -25,7 +25,9 @@ Health (`status()`): the real-time factor of recent blocks (audio seconds
 per second of work; below 1 the instrument cannot keep up), how far it
 runs ahead, late blocks (handed out after the clock said they were due:
 a player holding exactly what is ahead would have run dry; the page counts
-its own underruns), and the
+its own underruns), the lead (it adapts: each late block adds a block to
+it, up to `max_lead_seconds`; `LEAD_RELAX_SECONDS` without one take a
+block back, down to the lead asked for), and the
 key-to-sound latency the server sees: from a key-down's arrival to the
 moment its first sample is due to play (handed out + what was ahead).
 """
@@ -53,6 +55,11 @@ VOICE_GAIN = 0.5
 # generator's per-call overhead stays small against the block).
 MIN_BLOCK_SAMPLES = 512
 LEAD_SECONDS = 0.1
+# The lead grows to at most this after late blocks (a machine busier than
+# the lead allows for: the margin buys back what the jitter takes, paid in
+# key latency), and relaxes a block at a time after this long without one.
+MAX_LEAD_SECONDS = 0.25
+LEAD_RELAX_SECONDS = 60.0
 RECENT_BLOCKS = 16
 # Past this position the stream restarts the rows at 0 when all are free
 # (the generators count samples in int32).
@@ -83,7 +90,11 @@ class LiveInstrument:
     info: shown in `status()` (model, checkpoint, ...).
     seed: row `i` samples with the seed `seed + i`.
     temperature: sampling temperature of every row.
-    lead_seconds: paced: the most audio handed out beyond the wall clock.
+    lead_seconds: paced: the most audio handed out beyond the wall clock
+      (at first: see the module doc).
+    max_lead_seconds: the most the lead grows to after late blocks
+      (default: `MAX_LEAD_SECONDS`, or `lead_seconds` if larger); equal to
+      `lead_seconds`: a fixed lead.
     frames_per_block: frames per block (default `block_frames`).
     pace: False: as fast as possible (tests).
     clock, sleep: the wall clock in seconds and a sleep (tests fake them).
@@ -93,6 +104,7 @@ class LiveInstrument:
                corners: live_sound.Corners, info: dict | None = None,
                seed: int = 0, temperature: float = 1.0,
                lead_seconds: float = LEAD_SECONDS,
+               max_lead_seconds: float | None = None,
                frames_per_block: int | None = None, pace: bool = True,
                clock: Callable[[], float] = time.monotonic,
                sleep: Callable[[float], None] = time.sleep) -> None:
@@ -112,6 +124,13 @@ class LiveInstrument:
     if not self.lead_seconds > block_seconds:
       raise LiveError(f"--lead_seconds={lead_seconds:g} must be more than a "
                       f"block ({block_seconds:g} s)")
+    self.start_lead_seconds = self.lead_seconds
+    self.max_lead_seconds = (max(self.lead_seconds, MAX_LEAD_SECONDS)
+                             if max_lead_seconds is None
+                             else float(max_lead_seconds))
+    if not self.max_lead_seconds >= self.lead_seconds:
+      raise LiveError(f"--max_lead_seconds={max_lead_seconds:g} must be at "
+                      f"least --lead_seconds ({lead_seconds:g})")
     self.pace = pace
     self._clock, self._sleep = clock, sleep
     self._request = generator_lib.Request.make(
@@ -135,6 +154,7 @@ class LiveInstrument:
         maxlen=RECENT_BLOCKS)
     self._latencies: collections.deque[float] = collections.deque(maxlen=32)
     self.late_blocks = 0
+    self._lead_changed = self._created
     self.messages = 0
     self._warm_up()
 
@@ -205,13 +225,15 @@ class LiveInstrument:
       low, high = self.corners.pitch_range
       return dict(
           self.info, sample_rate=self.sample_rate,
-          block_samples=self.block_samples, lead_seconds=self.lead_seconds,
+          block_samples=self.block_samples,
           uptime_seconds=round(now - self._created, 3),
           samples_generated=self._handed,
           real_time_factor=(round(samples / self.sample_rate / seconds, 3)
                             if seconds > 0 else None),
           ahead_seconds=round((self._handed - played) / self.sample_rate, 3),
           late_blocks=self.late_blocks, messages=self.messages,
+          lead_seconds=round(self.lead_seconds, 3),
+          lead_range=[self.start_lead_seconds, self.max_lead_seconds],
           note_latency_ms=(round(1000 * latencies[len(latencies) // 2], 1)
                            if latencies else None),
           last_note_latency_ms=(round(1000 * self._latencies[-1], 1)
@@ -249,12 +271,29 @@ class LiveInstrument:
         if ahead < 0 and self.pace:  # late: the player restarts from here
           self.late_blocks += 1
           self._epoch -= ahead
+          self._adapt_lead(now, late=True)
+        elif self.pace:
+          self._adapt_lead(now, late=False)
         due = self._epoch + self._handed / self.sample_rate
         self._handed += len(pcm)
         self._blocks += 1
         for requested in new_notes:
           self._latencies.append(due - requested)
       yield pcm
+
+  def _adapt_lead(self, now: float, late: bool) -> None:
+    """A late block adds a block to the lead (up to the most);
+    `LEAD_RELAX_SECONDS` without one take a block back (down to the
+    lead asked for). Under the lock."""
+    block = self.block_samples / self.sample_rate
+    if late:
+      self.lead_seconds = min(self.max_lead_seconds, self.lead_seconds + block)
+      self._lead_changed = now
+    elif (self.lead_seconds > self.start_lead_seconds
+          and now - self._lead_changed >= LEAD_RELAX_SECONDS):
+      self.lead_seconds = max(self.start_lead_seconds,
+                              self.lead_seconds - block)
+      self._lead_changed = now
 
   def _wait_for_room(self) -> None:
     """Paced: sleeps until the audio ahead of the clock is at most
@@ -263,7 +302,8 @@ class LiveInstrument:
       return
     with self._lock:
       ahead = self._handed / self.sample_rate - (self._clock() - self._epoch)
-    wait = ahead + self.block_samples / self.sample_rate - self.lead_seconds
+      lead = self.lead_seconds
+    wait = ahead + self.block_samples / self.sample_rate - lead
     if wait > 0:
       self._sleep(wait)
 

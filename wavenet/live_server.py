@@ -232,6 +232,7 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
                     stats: str | None = None, seed: int = 0,
                     temperature: float = 1.0,
                     lead_seconds: float = live_engine.LEAD_SECONDS,
+                    max_lead_seconds: float | None = None,
                     checkpoint: str = "best", processes: int = 1,
                     threads: int = 1,
                     log: Callable[[str], None] = print
@@ -294,5 +295,5 @@ def load_instrument(model_dir: str, corners: list[str], pitches: list[int],
                   str(n): round(f, 3) for n, f in factors.items()})
   return live_engine.LiveInstrument(
       gen, encoded, info, seed=seed, temperature=temperature,
-      lead_seconds=lead_seconds,
+      lead_seconds=lead_seconds, max_lead_seconds=max_lead_seconds,
       frames_per_block=live_engine.block_frames(gen.samples_per_frame or 1))
