@@ -25,9 +25,9 @@ Health (`status()`): the real-time factor of recent blocks (audio seconds
 per second of work; below 1 the instrument cannot keep up), how far it
 runs ahead, late blocks (handed out after the clock said they were due:
 a player holding exactly what is ahead would have run dry; the page counts
-its own underruns), the lead (it adapts: each late block adds a block to
-it, up to `max_lead_seconds`; `LEAD_RELAX_SECONDS` without one take a
-block back, down to the lead asked for), and the
+its own underruns), the lead (it adapts: each late block while a voice
+sounds adds a block to it, up to `max_lead_seconds`; `LEAD_RELAX_SECONDS`
+without one take a block back, down to the lead asked for), and the
 key-to-sound latency the server sees: from a key-down's arrival to the
 moment its first sample is due to play (handed out + what was ahead).
 """
@@ -261,6 +261,7 @@ class LiveInstrument:
       self._wait_for_room()
       started = self._clock()
       state, audio, new_notes = self._next(state)
+      sounding = any(v is not None for v in self.voices.rows)
       pcm = live_engine.to_pcm16(audio)
       now = self._clock()
       with self._lock:
@@ -271,7 +272,8 @@ class LiveInstrument:
         if ahead < 0 and self.pace:  # late: the player restarts from here
           self.late_blocks += 1
           self._epoch -= ahead
-          self._adapt_lead(now, late=True)
+          if sounding:  # (silence late is inaudible, and costs no work)
+            self._adapt_lead(now, late=True)
         elif self.pace:
           self._adapt_lead(now, late=False)
         due = self._epoch + self._handed / self.sample_rate
