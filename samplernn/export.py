@@ -37,8 +37,7 @@ one top frame per call, sampled like `generate`.
 from __future__ import annotations
 
 # The generator's compiled functions and step weights are reused as they
-# are (its private parts; see the module doc).
-# pylint: disable=protected-access
+# are (its public attributes for that; see the module doc).
 
 from typing import Any
 
@@ -83,7 +82,7 @@ def _sample(gen: generator_lib.SampleRNNGenerator, weights: Any,
     dict(codes int32 `[batch, num_frames * top]`, rnn, history).
   """
   top = gen.top
-  block = gen._function("sample", gen.jit_compile(batch))
+  block = gen.compiled("sample", gen.jit_compile(batch))
   block_frames = gen.block_samples // top
   states = tuple(exporting.with_batch(s, batch) for s in tf.unstack(rnn))
   history = exporting.with_batch(history, batch)
@@ -177,7 +176,7 @@ def tflite(model: model_lib.SampleRNN, config: dict) -> exporting.Exportable:
   gen = generator_lib.generator(model, config)
   weights = exporting.variables_of(gen.weights)
   top, bottom, q_levels = gen.top, gen.bottom, gen.q_levels
-  spec = gen._spec_for(1, False)
+  spec = gen.spec_for(1, False)
 
   @exporting.signature([])
   def initial_state() -> dict[str, tf.Tensor]:

@@ -452,7 +452,7 @@ class SampleRNNGenerator(generator_lib.Generator):
     padded[:, length - prime.shape[1]:] = prime
     states = self.model.initial_state(batch)
     if length > self.top:
-      states = self._function("advance", None)(tf.constant(padded), states)
+      states = self.compiled("advance", None)(tf.constant(padded), states)
     return generator_lib.State(
         position=0, seeds=request.seeds, temperatures=request.temperatures,
         tensors=dict(states=tuple(states),
@@ -472,7 +472,7 @@ class SampleRNNGenerator(generator_lib.Generator):
           f"top frame), got {num_samples}")
     frames, batch = num_samples // self.top, state.num_seqs
     jit = self.jit_compile(batch)
-    codes, states, history = self._function("sample", jit)(
+    codes, states, history = self.compiled("sample", jit)(
         self.weights, state.tensors["states"], state.tensors["history"],
         tf.constant(state.position, tf.int32),
         tf.constant(np.asarray(state.seeds, np.uint32)),
@@ -503,7 +503,7 @@ class SampleRNNGenerator(generator_lib.Generator):
           f"{codes.shape[1]}")
     if not state:
       state = self.model.initial_state(batch)
-    fn = self._function("forced", self.jit_compile(batch))
+    fn = self.compiled("forced", self.jit_compile(batch))
     return fn(self.weights, tuple(state), codes[:, :self.top],
               codes[:, self.top:])
 
@@ -521,7 +521,9 @@ class SampleRNNGenerator(generator_lib.Generator):
     traced.append(size)
     return size
 
-  def _function(self, kind: str, jit: bool | None) -> Any:
+  def compiled(self, kind: str, jit: bool | None) -> Any:
+    """The `tf.function` of a block kind ("sample", "forced" or "advance"),
+    made once per (kind, XLA or not) (`samplernn.export` traces them)."""
     key = (kind, jit)
     if key not in self._functions:
       if kind == "advance":  # not a bound method: see `generator`
@@ -535,7 +537,7 @@ class SampleRNNGenerator(generator_lib.Generator):
             jit_compile=jit)
     return self._functions[key]
 
-  def _spec_for(self, batch: int, jit: bool) -> Spec:
+  def spec_for(self, batch: int, jit: bool) -> Spec:
     """The static spec for one traced block (batch size, XLA or not)."""
     return dict(self.spec, rowwise_lookahead=bool(
         jit and batch is not None and batch <= MAX_ROWWISE_BATCH))
@@ -557,7 +559,7 @@ class SampleRNNGenerator(generator_lib.Generator):
     out = tf.TensorArray(tf.int32, size=max_frames * self.top // self.bottom,
                          element_shape=[batch, self.bottom])
     states, history, _, produced, (out,) = run_top_frames(
-        weights, self._spec_for(batch, jit),
+        weights, self.spec_for(batch, jit),
         tuple(self.model.split_state(states)), history, num_frames, (out,),
         policy)
     # XLA needs a static shape (unwritten entries are zeros); a plain graph
@@ -579,7 +581,7 @@ class SampleRNNGenerator(generator_lib.Generator):
                tf.TensorArray(tf.float32, size=count, element_shape=[
                    batch, self.bottom, self.q_levels]))
     states, _, _, _, (_, logits) = run_top_frames(
-        weights, self._spec_for(batch, jit),
+        weights, self.spec_for(batch, jit),
         tuple(self.model.split_state(states)), history, length // self.top,
         outputs, _ForcedPolicy(frames))
     logits = tf.reshape(tf.transpose(logits.stack(), [1, 0, 2, 3]),

@@ -54,7 +54,7 @@ def test_batched_chunk_has_no_matrix_matrix_products():
   request = wavenet_tests._request(model, 2, 32)
   state = gen.start(request)
   embeddings = gen._chunk_embeddings(request.embeddings[:, :1], 32, 2)[0]
-  hlo = gen._chunk_fn(2).experimental_get_compiler_ir(
+  hlo = gen.chunk_fn(2).experimental_get_compiler_ir(
       state.tensors, embeddings, tf.constant(0), tf.constant(32),
       tf.constant([1.0, 1.0]), tf.constant([1, 2], tf.uint32))(
           stage="hlo")

@@ -50,8 +50,7 @@ TFLite (batch 1, one sample per call; no variables):
 from __future__ import annotations
 
 # The generator's compiled functions and step weights are reused as they
-# are (its private parts; see the module doc).
-# pylint: disable=protected-access
+# are (its public attributes for that; see the module doc).
 
 from typing import Any, Callable
 
@@ -126,7 +125,7 @@ def _block_embeddings(gen: fastgen.FastGenerator, frames: tf.Tensor | None,
   chunk, batch, width]`, as the generator's `_chunk_embeddings` makes them:
   an autoencoder's frames `[batch, frames, width]` transposed and
   zero-padded; an unconditional model's one frame of width 0 per chunk."""
-  count = chunks * gen._frames
+  count = chunks * gen.frames_per_chunk
   if frames is None:
     return tf.zeros([count, batch, 0])
   embeddings = tf.transpose(exporting.with_batch(frames, batch), [1, 0, 2])
@@ -150,9 +149,9 @@ def _decode(gen: fastgen.FastGenerator, state: dict,
   Returns:
     dict(codes int32 `[batch, num_samples]`, the state after them).
   """
-  per_chunk = gen._frames
-  run = gen._chunk_fn(batch)
-  chunk_samples = per_chunk * gen._layout.hop
+  per_chunk = gen.frames_per_chunk
+  run = gen.chunk_fn(batch)
+  chunk_samples = per_chunk * gen.layout.hop
   position = state["position"]
   queues = {k: exporting.with_batch(state[k], batch, axis)
             for k, axis in _BATCH_AXIS.items()}
@@ -179,7 +178,7 @@ def saved_model(model: Any, config: dict, max_batch: int
                 ) -> exporting.Exportable:
   """The SavedModel's signatures (see the module doc)."""
   gen = fastgen.generator(model, config)
-  lay = gen._layout
+  lay = gen.layout
   kind, q_levels = gen.quantization, gen.q_levels
   state_specs = _state_specs(lay, None)
 
@@ -220,7 +219,7 @@ def saved_model(model: Any, config: dict, max_batch: int
   return exporting.Exportable(
       functions=functions,
       trackables=dict(model_variables=exporting.keras_variables(model),
-                      step_weights=gen._weights),
+                      step_weights=gen.step_weights),
       interface=_interface(model, lay))
 
 
@@ -249,7 +248,7 @@ def _autoencoder_functions(model: Any, gen: fastgen.FastGenerator,
   def decode(*args: tf.Tensor) -> dict[str, tf.Tensor]:
     *given, temperature, seed = args
     frames = _frames(model, list(given))
-    state = dict(decoder_step.zero_state(gen._layout, tf.shape(frames)[0]),
+    state = dict(decoder_step.zero_state(gen.layout, tf.shape(frames)[0]),
                  position=tf.constant(0))
     made = run(state, frames, tf.shape(frames)[1] * hop, temperature, seed)
     return dict(audio=made["audio"], codes=made["codes"])
@@ -285,8 +284,8 @@ def tflite(model: Any, config: dict) -> exporting.Exportable:
   the period input the state has no `history` (TFLite has no empty
   tensors)."""
   gen = fastgen.generator(model, config)
-  lay = gen._layout
-  weights = gen._weights
+  lay = gen.layout
+  weights = gen.step_weights
   layers, skip = len(lay.dilations), int(weights["out1_kernel"].shape[0])
   state_specs = [spec for spec in _state_specs(lay, 1)
                  if spec.name != "history" or lay.history]

@@ -144,29 +144,34 @@ class FastGenerator(_WaveNetGenerator):
   Args:
     model: a built `wavenet.model.WaveNet`.
     config: its config (the quantization of its codes).
+
+  Attributes (also what `wavenet.export` builds its signatures from):
+    layout: the step's static shape (`decoder_step.Layout`).
+    frames_per_chunk: embedding frames per compiled chunk.
+    step_weights: `decoder_step.weights` as variables the chunks capture.
   """
 
   def __init__(self, model: Any, config: dict | None = None):
     super().__init__(model, config)
-    self._layout = decoder_step.layout(model, CHUNK_SAMPLES)
-    self._frames = max(1, CHUNK_SAMPLES // self._layout.hop)  # per chunk
+    self.layout = decoder_step.layout(model, CHUNK_SAMPLES)
+    self.frames_per_chunk = max(1, CHUNK_SAMPLES // self.layout.hop)
     # The step-shaped weights live in variables the compiled chunks
     # capture: a call passes only the state and the block's inputs (as
     # arguments, the ~80 weight tensors cost ~5 ms of Python per call).
-    self._weights = tf.nest.map_structure(
+    self.step_weights = tf.nest.map_structure(
         lambda t: tf.Variable(t, trainable=False),
         decoder_step.weights(model))
     self._chunk_fns: dict[int, Any] = {}  # batch size -> compiled chunk
 
   def refresh(self) -> None:
     """Re-reads the model's weights (the compiled chunks are kept)."""
-    tf.nest.map_structure(lambda v, t: v.assign(t), self._weights,
+    tf.nest.map_structure(lambda v, t: v.assign(t), self.step_weights,
                           decoder_step.weights(self.model))
 
   def start(self, request: generator_lib.Request) -> generator_lib.State:
     """Zero queues; the decoder's first input is 0 (`layers.shift_right`)."""
     self._check_start(request)
-    return _state(request, decoder_step.zero_state(self._layout,
+    return _state(request, decoder_step.zero_state(self.layout,
                                                    request.num_seqs))
 
   def next_block(self, state: generator_lib.State, num_samples: int,
@@ -175,13 +180,13 @@ class FastGenerator(_WaveNetGenerator):
     """See `common.generator.Generator.next_block`."""
     frames = self._check_block(state, num_samples, embeddings)
     temperatures, seeds = _sampling_args(state)
-    run = self._chunk_fn(state.num_seqs)
+    run = self.chunk_fn(state.num_seqs)
     chunk_embeddings = self._chunk_embeddings(frames, num_samples,
                                               state.num_seqs)
     tensors, blocks = state.tensors, []
     for index, chunk in enumerate(chunk_embeddings):
-      done = index * self._frames * self._layout.hop
-      steps = min(self._frames * self._layout.hop, num_samples - done)
+      done = index * self.frames_per_chunk * self.layout.hop
+      steps = min(self.frames_per_chunk * self.layout.hop, num_samples - done)
       codes, tensors = run(
           tensors, chunk, tf.constant(state.position + done, tf.int32),
           tf.constant(steps, tf.int32), temperatures, seeds)
@@ -194,22 +199,22 @@ class FastGenerator(_WaveNetGenerator):
     """A block's embedding frames per chunk, `[frames, batch, E]` each,
     the last zero-padded to whole chunks (an unconditional model: one
     frame of width 0 per chunk)."""
-    chunks = -(-num_samples // (self._frames * self._layout.hop))
+    chunks = -(-num_samples // (self.frames_per_chunk * self.layout.hop))
     if frames is None:
       return [np.zeros([1, batch, 0], np.float32)] * chunks
     embeddings = np.transpose(frames, [1, 0, 2])
-    padded = np.zeros([chunks * self._frames, *embeddings.shape[1:]],
+    padded = np.zeros([chunks * self.frames_per_chunk, *embeddings.shape[1:]],
                       np.float32)
     padded[:len(embeddings)] = embeddings
     return np.split(padded, chunks)
 
-  def _chunk_fn(self, batch_size: int) -> Any:
+  def chunk_fn(self, batch_size: int) -> Any:
     """A chunk compiled by XLA for a batch size: its frames' inputs
     (`decoder_step.chunk_frames`), then `decoder_step.chunk`; called with
     (state, embeddings `[frames, batch, E]`, start, num_steps,
     temperatures, seeds)."""
     if batch_size not in self._chunk_fns:
-      layout, variables, model = self._layout, self._weights, self.model
+      layout, variables, model = self.layout, self.step_weights, self.model
       # (through `model`, a weak proxy: a bound method would hold the model)
       periods_of = lambda e: model.periods(e)  # noqa: E731
 
