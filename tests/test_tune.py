@@ -308,13 +308,19 @@ optuna.storages.fail_stale_trials(study)
 """
 
 
-def test_two_workers_fail_one_stale_trial_and_queue_it_once(tmp_path):
-  search = tuning.Search(
+def stale_search(tmp_path, trials):
+  """A study of `trials` trials drawing `dim`, heartbeats every second (a
+  trial is stale after 2 s), no base trial: its trials made by hand."""
+  return tuning.Search(
       family="samplernn", data_dir=str(tmp_path), study_dir=str(tmp_path),
       space=tune_space.parse({"dim": {"type": "int", "low": 8, "high": 16}},
                              "samplernn", "space"),
-      base_config=config_lib.load("samplernn", "tiny"), trials=1,
+      base_config=config_lib.load("samplernn", "tiny"), trials=trials,
       heartbeat_seconds=1, base_trial=False)
+
+
+def test_two_workers_fail_one_stale_trial_and_queue_it_once(tmp_path):
+  search = stale_search(tmp_path, trials=1)
   study = tuning.open_study(search)
   # Running; its worker was killed after one heartbeat.
   with warnings.catch_warnings():
@@ -352,12 +358,7 @@ def test_a_retry_keeps_the_place_of_the_trial_a_kill_cut(tmp_path):
   # before it queued the retry, the other worker counted one trial fewer and
   # started a new one; the retry was then found surplus, the cut trial never
   # resumed.
-  search = tuning.Search(
-      family="samplernn", data_dir=str(tmp_path), study_dir=str(tmp_path),
-      space=tune_space.parse({"dim": {"type": "int", "low": 8, "high": 16}},
-                             "samplernn", "space"),
-      base_config=config_lib.load("samplernn", "tiny"), trials=2,
-      heartbeat_seconds=1, base_trial=False)
+  search = stale_search(tmp_path, trials=2)
   study = tuning.open_study(search)
   with warnings.catch_warnings():
     warnings.simplefilter("ignore", UserWarning)  # (ask without optimize)
