@@ -169,6 +169,9 @@ def test_scripted_performance_plays_without_underruns():
       time.sleep(0.3)
       end = page.evaluate("live.state()")
       status = _status(served.url)
+      # The Health panel shows the server's lead (polled every 0.5 s).
+      _wait(page, f"document.getElementById('lead').textContent === "
+                  f"'{status['lead_seconds']:.3f} s'", 2.0)
       browser.close()
   finally:
     served.stop()

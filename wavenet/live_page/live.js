@@ -316,6 +316,7 @@
       $('rtf').classList.toggle('bad', status.real_time_factor < 1);
       $('latency-server').textContent = fixed(status.note_latency_ms, 0, ' ms');
       $('late-blocks').textContent = status.late_blocks;
+      $('lead').textContent = fixed(status.lead_seconds, 3, ' s');
       $('bad-messages').textContent = status.bad_messages;
       $('voices').textContent = status.voices.filter((v) => v).length + ' / 4';
     }
