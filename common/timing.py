@@ -93,7 +93,8 @@ def arithmetic_limit(shapes: Sequence[tuple[int, int]],
 
 def square_matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
   """Float32 GFLOP/s of one `[size, size] x [size, size]` product (the
-  machine's arithmetic peak as large products reach it; default threads).
+  machine's arithmetic peak as large products reach it, on this process's
+  intra-op threads: one core's with `--threads=1`).
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   a = tf.random.normal([size, size])
@@ -104,8 +105,9 @@ def square_matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
 
 
 def read_gbps(megabytes: int = 512, repeats: int = 5) -> float:
-  """GB/s at which this machine reads memory: the sum of a float32 buffer of
-  `megabytes` (far larger than any cache; default threads)."""
+  """GB/s (10^9 bytes) at which this machine reads memory: the sum of a
+  float32 buffer of `megabytes` MiB (far larger than any cache), on this
+  process's intra-op threads."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
   buffer = tf.ones([megabytes * (1 << 20) // 4])
   total = tf.function(lambda: tf.reduce_sum(buffer))

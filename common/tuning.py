@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
 import fcntl
 import functools
 import json
@@ -283,29 +282,38 @@ def _check_identity(study: optuna.Study, search: Search) -> bool:
 # process, milliseconds later). A process killed in between leaves the trial
 # without a retry: after this long another trial takes its place.
 REQUEUE_SECONDS = 60.0
+# When this process first saw each such trial ((storage trial id, start
+# time: one study's row, even if the process opened others) -> its monotonic
+# clock): counted on this process's own clock, never against the time
+# another host recorded (its clock and time zone may differ).
+_FIRST_SEEN: dict[tuple[int, Any], float] = {}
 
 
 def awaiting_retry(trial: optuna.trial.FrozenTrial,
-                   retried: set[int], now: datetime.datetime) -> bool:
-  """True if `trial` was failed by a kill or a signal (stale heartbeat,
-  SIGINT) and its retry is not queued yet.
+                   retried: set[int], now: float) -> bool:
+  """True if `trial` failed with no recorded reason (not its config or
+  training, not surplus: a kill or a signal, as a stale heartbeat or SIGINT
+  fail it) and its retry is not queued yet, for `REQUEUE_SECONDS` after
+  this process first saw it so.
 
   Without this, another process counting the trials in that moment sees one
   trial fewer, starts a new one, and the retry is then found surplus: the
-  killed trial is never resumed.
+  killed trial is never resumed. (A trial failed otherwise without a reason,
+  by a crash its worker did not survive, holds its place that long too.)
 
   Args:
     trial: any trial of the study.
     retried: the numbers of the trials already queued again (every
       retry's `retry_history`).
-    now: the time to compare the trial's end to (local, as optuna records).
+    now: this process's `time.monotonic()`.
   """
   if (trial.state != optuna.trial.TrialState.FAIL or trial.number in retried
-      or "error" in trial.user_attrs or "surplus" in trial.user_attrs
-      or trial.datetime_complete is None):
+      or "error" in trial.user_attrs or "surplus" in trial.user_attrs):
     return False
-  age = (now - trial.datetime_complete).total_seconds()
-  return age < REQUEUE_SECONDS
+  key = (trial._trial_id,  # pylint: disable=protected-access
+         trial.datetime_start)
+  first_seen = _FIRST_SEEN.setdefault(key, now)
+  return now - first_seen < REQUEUE_SECONDS
 
 
 def retried_numbers(trials: list[optuna.trial.FrozenTrial]) -> set[int]:
@@ -324,7 +332,7 @@ class Tally:
 
   @classmethod
   def of(cls, trials: list[optuna.trial.FrozenTrial]) -> Tally:
-    retried, now = retried_numbers(trials), datetime.datetime.now()
+    retried, now = retried_numbers(trials), time.monotonic()
     return cls(done=sum(t.state in DONE for t in trials),
                running=sum(t.state == RUNNING for t in trials),
                waiting=sum(t.state == WAITING for t in trials),
@@ -351,7 +359,7 @@ def _surplus(study: optuna.Study, number: int, wanted: int) -> bool:
   surplus one whatever order the two were numbered in.
   """
   trials = study.get_trials(deepcopy=False)
-  retried, now = retried_numbers(trials), datetime.datetime.now()
+  retried, now = retried_numbers(trials), time.monotonic()
 
   def rank(trial: optuna.trial.FrozenTrial) -> tuple[bool, int]:
     retry = ("failed_trial" in trial.system_attrs

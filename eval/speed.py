@@ -134,7 +134,8 @@ def define_flags() -> None:
       "(after the sweep) and report each batch's fraction of the smaller: "
       "the arithmetic one (a 1024x1024x1024 float32 matmul's rate over the "
       "FLOPs per sample) and the memory one (every weight read once per "
-      "step, at the rate a 512 MB buffer is summed).")
+      "step, at the rate a 512 MiB buffer is summed), both on this "
+      "process's --threads (one core's with --threads=1).")
   flags.DEFINE_string("output", None, "Write the figures as JSON here.")
   flags.DEFINE_bool("train", False, "Time training instead of generation.")
   flags.DEFINE_integer("train_steps", 20, "Timed optimizer steps per run "

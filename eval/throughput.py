@@ -140,9 +140,15 @@ def add_physical_limits(loaded: models_lib.LoadedModel,
   every row its two physical limits and the fraction of the smaller
   (`common.timing.physical_limits`).
 
+  The rates are this process's (its intra-op threads): with `--processes`
+  > 1 the generation runs on more cores than they count, and the fraction
+  may pass 1.
+
   Returns:
     the rates: matmul_gflops_per_second (1024^3 float32 product),
-    read_gb_per_second, and weight_mb_per_step (what a step reads).
+    read_gb_per_second, and weight_mb_per_step (the weight bytes a step
+    reads per sequence-sample: weights used once per frame, as the
+    conditioning's, spread over the frame's samples).
   """
   flops = loaded.flops_per_sample()
   rates = dict(matmul_gflops_per_second=timing.square_matmul_gflops(
@@ -163,7 +169,7 @@ def format_physical_limits(physical: dict[str, float],
   lines = [f"physical limits (measured in this run): a 1024x1024x1024 "
            f"float32 matmul at {physical['matmul_gflops_per_second']:,.1f} "
            f"GFLOP/s; memory read at {physical['read_gb_per_second']:.1f} "
-           f"GB/s, {physical['weight_mb_per_step']:,.1f} MB of weights per "
+           f"GB/s, {physical['weight_mb_per_step']:,.1f} MB of weights read per "
            f"step"]
   for r in rows:
     arithmetic = r["arithmetic_limit_samples_per_second"]

@@ -10,7 +10,6 @@ must share a study); the rest runs in this process.
 
 import csv
 import dataclasses
-import datetime
 import glob
 import json
 import multiprocessing
@@ -380,12 +379,15 @@ def test_a_retry_keeps_the_place_of_the_trial_a_kill_cut(tmp_path):
   assert not tuning._surplus(study, retry.number, search.trials)
   assert tuning._surplus(study, new.number, search.trials)
   # A trial whose retry was never queued (its worker killed in between)
-  # gives its place up after a while.
-  later = study.trials[cut.number].datetime_complete + datetime.timedelta(
-      seconds=tuning.REQUEUE_SECONDS)
-  assert tuning.awaiting_retry(study.trials[cut.number], set(),
-                               later - datetime.timedelta(seconds=1))
-  assert not tuning.awaiting_retry(study.trials[cut.number], set(), later)
+  # gives its place up after a while, counted on this process's clock from
+  # when it first saw the trial so.
+  orphan = study.trials[cut.number]
+  first = time.monotonic()
+  # (first seen by the tallies above, a moment before `first`)
+  assert tuning.awaiting_retry(orphan, set(), first)
+  assert tuning.awaiting_retry(orphan, set(), first + 1.0)
+  assert not tuning.awaiting_retry(orphan, set(),
+                                   first + tuning.REQUEUE_SECONDS)
 
 
 def test_the_command_waits_for_workers_that_end_while_it_reports(tmp_path):

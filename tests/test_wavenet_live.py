@@ -522,6 +522,40 @@ def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
                                max_lead_seconds=0.05)
 
 
+def test_a_late_last_block_of_a_note_raises_the_lead():
+  # The block that ends a note frees its voice, yet it was decoded and is
+  # heard: late, it counts like any sounding block.
+  now = [0.0]
+  gen = FakeGenerator()
+  decode = gen.next_block
+
+  def slow_next_block(*args, **kwargs):
+    now[0] += 0.2  # every decoded block late
+    return decode(*args, **kwargs)
+
+  def sleep(seconds):
+    now[0] += seconds
+
+  gen.next_block = slow_next_block
+  inst = live_engine.LiveInstrument(
+      gen, fake_corners(), lead_seconds=0.1, max_lead_seconds=10.0,
+      clock=lambda: now[0], sleep=sleep)
+  block = inst.block_samples / RATE
+  blocks = inst.blocks()
+  next(blocks)
+  inst.receive({"type": "note_on", "pitch": 60})
+  inst.receive({"type": "note_off", "pitch": 60})  # the attack, the release
+  decoded = 0
+  while True:
+    before = len(gen.calls)
+    next(blocks)
+    if len(gen.calls) == before:
+      break
+    decoded += 1
+  assert decoded > 1 and inst.voices.rows == [None] * 4
+  assert inst.status()["lead_seconds"] == round(0.1 + decoded * block, 3)
+
+
 def test_auto_processes_keep_the_fewest_that_are_fast_enough():
   """`--processes=0`: 1, 2, ... decoding processes are measured until four
   voices reach the wanted real-time factor (else the fastest is kept); the

@@ -48,8 +48,8 @@ def _define_flags() -> None:
   flags.DEFINE_float("lead_seconds", live_engine.LEAD_SECONDS, "How far "
                      "the audio runs ahead of the clock (jitter margin; "
                      "adds to the key latency), at first: each late block "
-                     "adds a block to it, a minute without one takes a "
-                     "block back.")
+                     "while a voice sounds adds a block to it, a minute "
+                     "without one takes a block back.")
   flags.DEFINE_float("max_lead_seconds", None, "The most the lead grows to "
                      f"(default {live_engine.MAX_LEAD_SECONDS:g}, or "
                      "--lead_seconds if larger); = --lead_seconds: a fixed "

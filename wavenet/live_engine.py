@@ -260,8 +260,7 @@ class LiveInstrument:
         state = self._fresh
       self._wait_for_room()
       started = self._clock()
-      state, audio, new_notes = self._next(state)
-      sounding = any(v is not None for v in self.voices.rows)
+      state, audio, new_notes, sounding = self._next(state)
       pcm = live_engine.to_pcm16(audio)
       now = self._clock()
       with self._lock:
@@ -310,10 +309,11 @@ class LiveInstrument:
       self._sleep(wait)
 
   def _next(self, state: generator_lib.State
-            ) -> tuple[generator_lib.State, np.ndarray, list[float]]:
+            ) -> tuple[generator_lib.State, np.ndarray, list[float], bool]:
     """Applies the waiting messages, decodes one block of every row and
     mixes the sounding ones: (state, float32 audio `[block_samples]`, the
-    arrival times of the notes that start in it)."""
+    arrival times of the notes that start in it, whether any voice sounded
+    in it: a note's last block too, though its voice is free after it)."""
     with self._lock:
       events, self._events = list(self._events), collections.deque()
       x, y = self.position
@@ -345,7 +345,7 @@ class LiveInstrument:
     hop = self.gen.samples_per_frame or 1
     gain = np.repeat(sounding, hop, axis=1) * VOICE_GAIN
     return state, np.sum(audio * gain, axis=0).astype(np.float32), list(
-        restarted.values())
+        restarted.values()), bool(active)
 
   def _frames(self, state: generator_lib.State, pitches: list[int | None],
               index: np.ndarray, sounding: np.ndarray, x: float, y: float,
