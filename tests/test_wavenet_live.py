@@ -467,10 +467,11 @@ def test_sigterm_stops_the_server_cleanly():
   assert any(line.startswith("listening on http://127.0.0.1:") for line in lines)
 
 
-def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
-  monkeypatch.setattr(live_engine, "LEAD_RELAX_SECONDS", 5.0)  # (a minute)
-  now = [0.0]
-  work = [0.0]  # seconds of pretend work per block, on the fake clock
+def paced_on_a_fake_clock(max_lead_seconds):
+  """A paced instrument (lead 0.1 s) on FakeGenerator and a fake clock,
+  which sleeps advance and each decoded block advances by `work[0]`
+  seconds of pretend work: (instrument, generator, now, work)."""
+  now, work = [0.0], [0.0]
   gen = FakeGenerator()
   decode = gen.next_block
 
@@ -483,8 +484,14 @@ def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
 
   gen.next_block = slow_next_block
   inst = live_engine.LiveInstrument(
-      gen, fake_corners(), lead_seconds=0.1, max_lead_seconds=0.2,
-      clock=lambda: now[0], sleep=sleep)
+      gen, fake_corners(), lead_seconds=0.1,
+      max_lead_seconds=max_lead_seconds, clock=lambda: now[0], sleep=sleep)
+  return inst, gen, now, work
+
+
+def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
+  monkeypatch.setattr(live_engine, "LEAD_RELAX_SECONDS", 5.0)  # (a minute)
+  inst, gen, now, work = paced_on_a_fake_clock(max_lead_seconds=0.2)
   block = inst.block_samples / RATE  # 0.032 s
   blocks = inst.blocks()
 
@@ -525,21 +532,8 @@ def test_late_blocks_raise_the_lead_and_quiet_minutes_lower_it(monkeypatch):
 def test_a_late_last_block_of_a_note_raises_the_lead():
   # The block that ends a note frees its voice, yet it was decoded and is
   # heard: late, it counts like any sounding block.
-  now = [0.0]
-  gen = FakeGenerator()
-  decode = gen.next_block
-
-  def slow_next_block(*args, **kwargs):
-    now[0] += 0.2  # every decoded block late
-    return decode(*args, **kwargs)
-
-  def sleep(seconds):
-    now[0] += seconds
-
-  gen.next_block = slow_next_block
-  inst = live_engine.LiveInstrument(
-      gen, fake_corners(), lead_seconds=0.1, max_lead_seconds=10.0,
-      clock=lambda: now[0], sleep=sleep)
+  inst, gen, _, work = paced_on_a_fake_clock(max_lead_seconds=10.0)
+  work[0] = 0.2  # every decoded block late
   block = inst.block_samples / RATE
   blocks = inst.blocks()
   next(blocks)
