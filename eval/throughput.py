@@ -169,8 +169,8 @@ def format_physical_limits(physical: dict[str, float],
   lines = [f"physical limits (measured in this run): a 1024x1024x1024 "
            f"float32 matmul at {physical['matmul_gflops_per_second']:,.1f} "
            f"GFLOP/s; memory read at {physical['read_gb_per_second']:.1f} "
-           f"GB/s, {physical['weight_mb_per_step']:,.1f} MB of weights read per "
-           f"step"]
+           f"GB/s, {physical['weight_mb_per_step']:,.1f} MB of weights read "
+           f"per step"]
   for r in rows:
     arithmetic = r["arithmetic_limit_samples_per_second"]
     memory = r["memory_limit_samples_per_second"]

@@ -179,11 +179,12 @@ def serve(instrument: live_engine.LiveInstrument, host: str = "127.0.0.1",
 # `processes=0` (auto): the fewest decoding processes that decode four
 # voices at least this much faster than real time. Each process takes a
 # core that the browser playing the stream and the rest of the machine
-# need: on the 2 cores here, with headless Chromium on them, the shipped
-# live model (four voices at 1.5-1.75x in one process, 2.1x in two)
-# underran 0-36 times a minute with one process (four runs) and about
-# 110 with two (README, "Live"). A heavier model, below this in one
-# process, gets more.
+# need: on the slower of the 2-core machines here, with headless Chromium
+# on them, the shipped live model (four voices at 1.5-1.75x in one
+# process, 2.1x in two) underran 0-36 times a minute with one process
+# (four runs) and about 110 with two; on the faster one (4.6-4.9x in one)
+# eleven runs with one had none (README, "Live"). A heavier model, below
+# this in one process, gets more.
 AUTO_REAL_TIME = 1.25
 
 
